@@ -1,0 +1,33 @@
+# hookline — the two commands are `make dev` (the local stack) and `make test` (every check).
+SHELL := /bin/bash
+VENV := $(CURDIR)/.venv-tools
+export PATH := $(VENV)/bin:$(PATH)
+export HOOKLINE_MOTO_SERVER := $(VENV)/bin/moto_server
+export RUST_BACKTRACE := 1
+
+.PHONY: help tools dev fmt-check clippy lint-template test
+
+help:
+	@echo "make dev            run the local stack (moto + API on 127.0.0.1:3000 + event-source pollers)"
+	@echo "make test           install pinned tools, then fmt check, clippy -D warnings, template lint, every test"
+	@echo "make tools          install the pinned Python tools into .venv-tools"
+	@echo "make fmt-check | clippy | lint-template"
+
+tools:
+	@bash infra/tools/setup.sh
+
+dev: tools
+	cargo run -p hookline-cli --bin hookline -- dev
+
+fmt-check:
+	cargo fmt --all --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+lint-template: tools
+	$(VENV)/bin/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/python infra/tools/check_template.py template.yaml
+
+test: tools fmt-check clippy lint-template
+	cargo test --workspace
