@@ -47,6 +47,13 @@ fn batches(messages: &[Outgoing]) -> Vec<&[Outgoing]> {
     out
 }
 
+/// SQS delays are whole seconds; round up so a message is never handed out before its time.
+fn delay_seconds(delay: Duration) -> i32 {
+    let delay = delay.min(MAX_DELAY);
+    let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    i32::try_from(seconds).unwrap_or(900)
+}
+
 async fn send_all(client: &aws_sdk_sqs::Client, queue_url: &str, messages: &[Outgoing]) -> Result<(), PortError> {
     for batch in batches(messages) {
         let mut pending: Vec<(usize, &Outgoing)> = batch.iter().enumerate().collect();
@@ -58,7 +65,7 @@ async fn send_all(client: &aws_sdk_sqs::Client, queue_url: &str, messages: &[Out
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(&message.body)
-                        .delay_seconds(i32::try_from(message.delay.min(MAX_DELAY).as_secs()).unwrap_or(0))
+                        .delay_seconds(delay_seconds(message.delay))
                         .build()
                         .map_err(|e| PortError::Invalid(e.to_string()))
                 })
@@ -169,6 +176,15 @@ mod tests {
 
     fn sized(n: usize) -> Outgoing {
         Outgoing { body: "x".repeat(n), delay: Duration::ZERO }
+    }
+
+    #[test]
+    fn delays_round_up_to_whole_seconds_within_the_sqs_limit() {
+        assert_eq!(delay_seconds(Duration::ZERO), 0);
+        assert_eq!(delay_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(delay_seconds(Duration::from_millis(2_000)), 2);
+        assert_eq!(delay_seconds(Duration::from_millis(2_001)), 3);
+        assert_eq!(delay_seconds(Duration::from_secs(86_400)), 900);
     }
 
     #[test]

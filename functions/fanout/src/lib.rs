@@ -1,0 +1,155 @@
+//! The fan-out function: turns each published event into one delivery task per matching
+//! subscription.
+//!
+//! For every record of an SQS batch from the events queue, fan-out reads the event, finds the
+//! tenant's subscriptions that are enabled and whose event-type filters match, and enqueues one
+//! [`DeliveryTask`] each on the deliveries queue. A record that cannot be read, or whose
+//! subscriptions or enqueue fail, is reported as a batch item failure: SQS hands it back later
+//! and, after the redrive policy's receive count, moves it to the events dead-letter queue.
+//! Nothing is dropped silently.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::join_all;
+use hookline_core::error::PortError;
+use hookline_core::matching::matches_any;
+use hookline_core::model::{DeliveryTask, Event, EventMessage, Subscription, TenantId};
+use hookline_core::ports::{DeliveryQueue, ScheduledTask, SubscriptionStore};
+use tracing::Instrument as _;
+
+/// Why one record of a batch could not be fanned out.
+#[derive(Debug, thiserror::Error)]
+pub enum FanoutError {
+    #[error("the record has no body")]
+    MissingBody,
+    #[error("the record's body is not an event message: {0}")]
+    Unparsable(#[from] serde_json::Error),
+    #[error("reading the tenant's subscriptions failed: {0}")]
+    Subscriptions(PortError),
+    #[error("enqueueing the delivery tasks failed: {0}")]
+    Enqueue(PortError),
+}
+
+/// The handler, generic over where subscriptions are read and delivery tasks are queued.
+#[derive(Debug)]
+pub struct Fanout<S, D> {
+    store: S,
+    queue: D,
+}
+
+impl<S: SubscriptionStore, D: DeliveryQueue> Fanout<S, D> {
+    pub fn new(store: S, queue: D) -> Self {
+        Self { store, queue }
+    }
+
+    /// The subscription store (tests fill the in-memory one).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The deliveries queue (tests inspect the in-memory one).
+    pub fn queue(&self) -> &D {
+        &self.queue
+    }
+
+    /// Fans out one SQS batch; the response names every record that must come back.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let records: Vec<(String, Result<Event, FanoutError>)> =
+            event.records.iter().map(|record| (message_id(record), parse(record))).collect();
+
+        // Each tenant's subscriptions are read once per batch, however many of its events it holds.
+        let tenants: BTreeSet<TenantId> =
+            records.iter().filter_map(|(_, parsed)| parsed.as_ref().ok()).map(|event| event.tenant.clone()).collect();
+        let subscriptions: HashMap<TenantId, Result<Vec<Subscription>, PortError>> =
+            join_all(tenants.into_iter().map(|tenant| async move {
+                let subscriptions = self.store.list_all(&tenant).await;
+                (tenant, subscriptions)
+            }))
+            .await
+            .into_iter()
+            .collect();
+
+        let outcomes = join_all(records.into_iter().map(|(message_id, parsed)| {
+            let span = match &parsed {
+                Ok(event) => tracing::info_span!("fanout", %message_id, tenant = %event.tenant, event_id = %event.id),
+                Err(_) => tracing::info_span!("fanout", %message_id),
+            };
+            let subscriptions = &subscriptions;
+            async move {
+                let result = match parsed {
+                    Ok(event) => self.fan_out(&event, subscriptions.get(&event.tenant)).await,
+                    Err(error) => Err(error),
+                };
+                match &result {
+                    Ok(0) => tracing::info!("no subscription matches; nothing to deliver"),
+                    Ok(deliveries) => tracing::info!(deliveries, "delivery tasks enqueued"),
+                    Err(error @ (FanoutError::MissingBody | FanoutError::Unparsable(_))) => {
+                        tracing::error!(%error, "unreadable record; reporting it so it reaches the events DLQ");
+                    }
+                    Err(error) => tracing::error!(%error, "fan-out failed; the record will be retried"),
+                }
+                (message_id, result.is_ok())
+            }
+            .instrument(span)
+        }))
+        .await;
+
+        let mut response = SqsBatchResponse::default();
+        for (message_id, fanned_out) in outcomes {
+            if !fanned_out {
+                response.add_failure(message_id);
+            }
+        }
+        response
+    }
+
+    /// Enqueues one task per matching subscription of one event, in one call; returns how many.
+    async fn fan_out(
+        &self,
+        event: &Event,
+        subscriptions: Option<&Result<Vec<Subscription>, PortError>>,
+    ) -> Result<usize, FanoutError> {
+        let subscriptions = match subscriptions {
+            Some(Ok(subscriptions)) => subscriptions,
+            Some(Err(error)) => return Err(FanoutError::Subscriptions(error.clone())),
+            // Every parsed event's tenant was read above; treat a miss as a failed read all the same.
+            None => return Err(FanoutError::Subscriptions(PortError::Unavailable("tenant not read".into()))),
+        };
+        let tasks: Vec<ScheduledTask> = subscriptions
+            .iter()
+            .filter(|sub| receives(sub, &event.event_type))
+            .map(|sub| {
+                ScheduledTask::now(DeliveryTask {
+                    event: event.clone(),
+                    subscription_id: sub.id.clone(),
+                    attempts_made: 0,
+                    first_attempt_at: None,
+                    not_before: None,
+                })
+            })
+            .collect();
+        if !tasks.is_empty() {
+            self.queue.enqueue(&tasks).await.map_err(FanoutError::Enqueue)?;
+        }
+        Ok(tasks.len())
+    }
+}
+
+/// Whether a subscription wants events of this type now: enabled, not disabled by hookline
+/// (410 Gone), and one of its filters matches.
+fn receives(subscription: &Subscription, event_type: &str) -> bool {
+    subscription.enabled && subscription.disabled.is_none() && matches_any(&subscription.event_types, event_type)
+}
+
+/// The record's id for the batch response. Lambda always sets one; if it were ever missing,
+/// an empty identifier makes Lambda retry the whole batch, which loses nothing.
+fn message_id(record: &SqsMessage) -> String {
+    record.message_id.clone().unwrap_or_default()
+}
+
+fn parse(record: &SqsMessage) -> Result<Event, FanoutError> {
+    let body = record.body.as_deref().ok_or(FanoutError::MissingBody)?;
+    let EventMessage::V1(event) = serde_json::from_str(body)?;
+    Ok(event)
+}

@@ -1,0 +1,265 @@
+//! The fan-out handler with an in-memory store and queue: which subscriptions get a task, and
+//! which records SQS must hand back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use hookline_core::error::PortError;
+use hookline_core::ids::{EventId, SubscriptionId};
+use hookline_core::memory::{MemoryDeliveryQueue, MemorySubscriptionStore};
+use hookline_core::model::{DisabledReason, Event, EventMessage, SecretEntry, Subscription, TenantId};
+use hookline_core::ports::{Page, SubscriptionStore};
+use hookline_core::signing::WebhookSecret;
+use hookline_fanout::Fanout;
+use serde_json::json;
+use time::OffsetDateTime;
+
+const CREATED: &str = "client-management.legalentity-created";
+
+fn tenant(name: &str) -> TenantId {
+    name.parse().expect("tenant")
+}
+
+fn subscription(tenant_name: &str, filters: &[&str]) -> Subscription {
+    let now = OffsetDateTime::now_utc();
+    Subscription {
+        id: SubscriptionId::generate(),
+        tenant: tenant(tenant_name),
+        url: "https://hooks.example.com/in".into(),
+        event_types: filters.iter().map(|f| (*f).to_owned()).collect(),
+        description: None,
+        enabled: true,
+        metadata: BTreeMap::new(),
+        secrets: vec![SecretEntry { secret: WebhookSecret::generate(), expires_at: None }],
+        disabled: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+fn event(tenant_name: &str, event_type: &str) -> Event {
+    Event {
+        id: EventId::generate(),
+        tenant: tenant(tenant_name),
+        event_type: event_type.into(),
+        timestamp: OffsetDateTime::now_utc(),
+        data: json!({"tenant": tenant_name, "legalEntityId": "le-1", "name": "Nordwind"}),
+    }
+}
+
+fn body(event: &Event) -> String {
+    serde_json::to_string(&EventMessage::V1(event.clone())).expect("serialize")
+}
+
+/// A Lambda SQS event with one record per `(message id, body)`.
+fn sqs_event(records: &[(&str, String)]) -> SqsEvent {
+    let records: Vec<_> = records
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id, "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
+                "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:hookline-events", "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("a valid SQS event")
+}
+
+fn failures(response: &SqsBatchResponse) -> Vec<String> {
+    response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+}
+
+async fn store_with(subscriptions: &[&Subscription]) -> MemorySubscriptionStore {
+    let store = MemorySubscriptionStore::default();
+    for sub in subscriptions {
+        store.create(sub).await.expect("create");
+    }
+    store
+}
+
+#[tokio::test]
+async fn each_matching_enabled_subscription_of_the_tenant_gets_one_task() {
+    let exact = subscription("acme", &[CREATED]);
+    let prefix = subscription("acme", &["client-management.*"]);
+    let all = subscription("acme", &["*"]);
+    let other_type = subscription("acme", &["client-management.legalentity-deleted", "billing.*"]);
+    let mut switched_off = subscription("acme", &["*"]);
+    switched_off.enabled = false;
+    let mut gone = subscription("acme", &[CREATED]);
+    gone.disabled = Some(DisabledReason { reason: "endpoint answered 410 Gone".into(), at: OffsetDateTime::now_utc() });
+    let other_tenant = subscription("globex", &["*"]);
+    let store = store_with(&[&exact, &prefix, &all, &other_type, &switched_off, &gone, &other_tenant]).await;
+    let fanout = Fanout::new(store, MemoryDeliveryQueue::default());
+
+    let event = event("acme", CREATED);
+    let response = fanout.handle(sqs_event(&[("m1", body(&event))])).await;
+
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let tasks = fanout.queue().enqueued();
+    let targets: BTreeSet<_> = tasks.iter().map(|s| s.task.subscription_id.clone()).collect();
+    assert_eq!(targets, BTreeSet::from([exact.id, prefix.id, all.id]));
+    assert_eq!(tasks.len(), 3);
+    for scheduled in &tasks {
+        assert_eq!(scheduled.delay, std::time::Duration::ZERO);
+        assert_eq!(scheduled.task.event, event);
+        assert_eq!(scheduled.task.attempts_made, 0);
+        assert_eq!(scheduled.task.first_attempt_at, None);
+        assert_eq!(scheduled.task.not_before, None);
+    }
+}
+
+#[tokio::test]
+async fn an_event_nobody_subscribed_to_is_done_without_tasks() {
+    let store = store_with(&[&subscription("acme", &["client-management.legalentity-deleted"])]).await;
+    let fanout = Fanout::new(store, MemoryDeliveryQueue::default());
+    let response = fanout.handle(sqs_event(&[("m1", body(&event("acme", CREATED)))])).await;
+    assert!(failures(&response).is_empty());
+    assert!(fanout.queue().enqueued().is_empty());
+}
+
+/// A store that is down for one tenant only, and counts how often each tenant is listed.
+#[derive(Debug, Default)]
+struct PartlyDownStore {
+    inner: MemorySubscriptionStore,
+    down: Option<TenantId>,
+    list_all_calls: AtomicUsize,
+}
+
+impl PartlyDownStore {
+    fn check(&self, tenant: &TenantId) -> Result<(), PortError> {
+        if self.down.as_ref() == Some(tenant) { Err(PortError::Unavailable("throttled".into())) } else { Ok(()) }
+    }
+}
+
+impl SubscriptionStore for PartlyDownStore {
+    async fn create(&self, subscription: &Subscription) -> Result<(), PortError> {
+        self.inner.create(subscription).await
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &SubscriptionId) -> Result<Option<Subscription>, PortError> {
+        self.check(tenant)?;
+        self.inner.get(tenant, id).await
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Subscription>, PortError> {
+        self.check(tenant)?;
+        self.inner.list(tenant, limit, cursor).await
+    }
+
+    async fn list_all(&self, tenant: &TenantId) -> Result<Vec<Subscription>, PortError> {
+        self.list_all_calls.fetch_add(1, Ordering::SeqCst);
+        self.check(tenant)?;
+        self.inner.list_all(tenant).await
+    }
+
+    async fn update(&self, subscription: &Subscription) -> Result<(), PortError> {
+        self.inner.update(subscription).await
+    }
+
+    async fn delete(&self, tenant: &TenantId, id: &SubscriptionId) -> Result<bool, PortError> {
+        self.inner.delete(tenant, id).await
+    }
+}
+
+#[tokio::test]
+async fn a_store_outage_fails_only_the_records_it_touches() {
+    let acme = subscription("acme", &["*"]);
+    let globex = subscription("globex", &["*"]);
+    let store = PartlyDownStore { down: Some(tenant("globex")), ..PartlyDownStore::default() };
+    store.create(&acme).await.expect("create");
+    store.create(&globex).await.expect("create");
+    let fanout = Fanout::new(store, MemoryDeliveryQueue::default());
+
+    let batch = sqs_event(&[
+        ("acme-1", body(&event("acme", CREATED))),
+        ("globex-1", body(&event("globex", CREATED))),
+        ("acme-2", body(&event("acme", "client-management.legalentity-deleted"))),
+    ]);
+    let response = fanout.handle(batch).await;
+
+    assert_eq!(failures(&response), vec!["globex-1".to_owned()]);
+    let tasks = fanout.queue().enqueued();
+    assert_eq!(tasks.len(), 2);
+    assert!(tasks.iter().all(|s| s.task.subscription_id == acme.id));
+    // Two acme records, one globex record: each tenant was listed once.
+    assert_eq!(fanout.store().list_all_calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_queue_outage_fails_the_records_that_had_tasks_to_enqueue() {
+    let store = store_with(&[&subscription("acme", &[CREATED])]).await;
+    let queue = MemoryDeliveryQueue::default();
+    queue.outage.set(true);
+    let fanout = Fanout::new(store, queue);
+    let batch = sqs_event(&[
+        ("matched", body(&event("acme", CREATED))),
+        ("unmatched", body(&event("acme", "client-management.legalentity-deleted"))),
+    ]);
+    let response = fanout.handle(batch).await;
+    assert_eq!(failures(&response), vec!["matched".to_owned()]);
+}
+
+#[tokio::test]
+async fn unreadable_records_are_reported_and_the_rest_of_the_batch_goes_through() {
+    let store = store_with(&[&subscription("acme", &["*"])]).await;
+    let fanout = Fanout::new(store, MemoryDeliveryQueue::default());
+    let good = event("acme", CREATED);
+    let mut future_version = serde_json::to_value(EventMessage::V1(good.clone())).expect("serialize");
+    future_version["kind"] = json!("event.v9");
+    let mut batch = sqs_event(&[
+        ("not-json", "{not json".to_owned()),
+        ("future-version", future_version.to_string()),
+        ("bad-tenant", body(&good).replace("\"tenant\":\"acme\"", "\"tenant\":\"a b\"")),
+        ("good", body(&good)),
+        ("no-body", String::new()),
+    ]);
+    batch.records[4].body = None;
+
+    let response = fanout.handle(batch).await;
+
+    let mut failed = failures(&response);
+    failed.sort();
+    assert_eq!(failed, ["bad-tenant", "future-version", "no-body", "not-json"]);
+    let tasks = fanout.queue().enqueued();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].task.event, good);
+}
+
+#[tokio::test]
+async fn handling_a_batch_is_a_send_future() {
+    fn assert_send<T: Send>(_: &T) {}
+    let fanout = Fanout::new(MemorySubscriptionStore::default(), MemoryDeliveryQueue::default());
+    // The local stack spawns handlers on a multi-threaded runtime.
+    let future = fanout.handle(sqs_event(&[]));
+    assert_send(&future);
+    assert!(future.await.batch_item_failures.is_empty());
+}
+
+#[tokio::test]
+async fn the_fixture_event_fans_out() {
+    let batch: SqsEvent =
+        serde_json::from_str(include_str!("../events/sqs-event.json")).expect("the fixture is a Lambda SQS event");
+    let EventMessage::V1(expected) =
+        serde_json::from_str(batch.records[0].body.as_deref().expect("body")).expect("an event message");
+    let all = subscription("acme", &["*"]);
+    let exact = subscription("acme", &[CREATED]);
+    let store = store_with(&[&all, &exact, &subscription("acme", &["client-management.legalentity-deleted"])]).await;
+    let fanout = Fanout::new(store, MemoryDeliveryQueue::default());
+
+    let response = fanout.handle(batch).await;
+
+    assert!(failures(&response).is_empty());
+    let tasks = fanout.queue().enqueued();
+    let targets: BTreeSet<_> = tasks.iter().map(|s| s.task.subscription_id.clone()).collect();
+    assert_eq!(targets, BTreeSet::from([all.id, exact.id]));
+    assert!(tasks.iter().all(|s| s.task.event == expected));
+    assert_eq!(expected.data["CustomerGroupId"], "cg-wholesale-eu");
+}
