@@ -5,12 +5,13 @@ export PATH := $(VENV)/bin:$(PATH)
 export HOOKLINE_MOTO_SERVER := $(VENV)/bin/moto_server
 export RUST_BACKTRACE := 1
 
-.PHONY: help tools dev fmt-check clippy lint-template test
+.PHONY: help tools dev fmt-check clippy lint-template quickstart test
 
 help:
 	@echo "make dev            run the local stack (moto + API on 127.0.0.1:3000 + event-source pollers)"
 	@echo "make test           install pinned tools, then fmt check, clippy -D warnings, template lint, every test"
 	@echo "make tools          install the pinned Python tools into .venv-tools"
+	@echo "make quickstart     run the README quickstart against a fresh local stack"
 	@echo "make fmt-check | clippy | lint-template"
 
 tools:
@@ -29,5 +30,12 @@ lint-template: tools
 	$(VENV)/bin/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/python infra/tools/check_template.py template.yaml
 
+# The README quickstart, run as a new user would: four signed webhooks verified by the
+# unmodified Standard Webhooks library.
+quickstart: tools
+	cargo build -p hookline-cli
+	bash infra/tools/quickstart.sh
+
 test: tools fmt-check clippy lint-template
 	cargo test --workspace
+	$(MAKE) --no-print-directory quickstart

@@ -1,0 +1,198 @@
+//! The local stack: hookline end to end on a laptop, offline.
+//!
+//! - [`moto`]: the AWS emulator, started as a child process unless an endpoint is given.
+//! - [`gateway`]: plays API Gateway — routes on the resource templates of `template.yaml`, runs
+//!   the authorizer, builds the REST proxy event and calls the same handler the Lambda runs.
+//! - [`mapping`]: plays Lambda's SQS event-source mapping — long polls, batches of up to 10,
+//!   deletes only what the handler did not report as failed, leaves failures to their
+//!   visibility timeout and the queue's redrive policy.
+//!
+//! The queues and table are created by the same code the tests use, with the template's
+//! settings, so what runs here is the shape that deploys.
+
+mod gateway;
+mod mapping;
+mod moto;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::config::Credentials;
+use hookline_authorizer::Authorizer;
+use hookline_aws::resources::{QueueSettings, Resources};
+use hookline_aws::{DynamoStore, SqsDeadLetterQueue, SqsDeliveryQueue, SqsEventQueue};
+use hookline_core::retry::RetrySchedule;
+use hookline_deliver::{Deliver, DeliverConfig};
+use hookline_fanout::Fanout;
+use hookline_ingest::{Ingest, IngestConfig};
+use hookline_subscriptions::{Subscriptions, SubscriptionsConfig};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use moto::MotoProcess;
+
+/// How to run the local stack.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// The API port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// An AWS endpoint (moto) to use; `None` starts `moto_server` on `aws_port`.
+    pub endpoint: Option<String>,
+    /// The port of the moto this stack starts itself; 0 picks a free one.
+    pub aws_port: u16,
+    pub retry_schedule: RetrySchedule,
+    pub delivery_timeout: Duration,
+    /// Local mode delivers to `http` and loopback targets unless told otherwise.
+    pub allow_private_targets: bool,
+    pub retention: Duration,
+    pub queue_settings: QueueSettings,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self {
+            port: 3000,
+            endpoint: None,
+            aws_port: 4566,
+            retry_schedule: RetrySchedule::default(),
+            delivery_timeout: Duration::from_secs(15),
+            allow_private_targets: true,
+            retention: Duration::from_secs(30 * 86_400),
+            queue_settings: QueueSettings::default(),
+        }
+    }
+}
+
+/// Every handler, wired to the real SQS and DynamoDB adapters — exactly as the Lambdas wire them.
+struct Handlers {
+    authorizer: Authorizer<DynamoStore>,
+    ingest: Ingest<SqsEventQueue, DynamoStore>,
+    subscriptions: Subscriptions<DynamoStore, DynamoStore>,
+    fanout: Fanout<DynamoStore, SqsDeliveryQueue>,
+    deliver: Deliver<DynamoStore, DynamoStore, SqsDeliveryQueue, SqsDeadLetterQueue>,
+}
+
+/// A running stack; stop it with [`RunningStack::shutdown`].
+#[derive(Debug)]
+pub struct RunningStack {
+    api: SocketAddr,
+    endpoint: String,
+    resources: Resources,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    moto: Option<MotoProcess>,
+}
+
+impl RunningStack {
+    /// `http://127.0.0.1:<port>`.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+
+    /// The AWS endpoint the stack uses.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+
+    /// Stops accepting requests, lets in-flight batches finish, and stops moto if it started it.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        if let Some(mut moto) = self.moto.take() {
+            moto.stop().await;
+        }
+    }
+}
+
+/// SDK configuration for an emulator endpoint: the environment's region and credentials when
+/// set, else `us-east-1` and throwaway credentials (moto accepts any).
+pub async fn emulator_config(endpoint: &str) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).endpoint_url(endpoint);
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+        loader = loader.region(Region::new("us-east-1"));
+    }
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "hookline-local"));
+    }
+    loader.load().await
+}
+
+/// Starts the stack: moto (unless given), the resources, the API and the two pollers.
+pub async fn start(options: LocalOptions) -> anyhow::Result<RunningStack> {
+    let (moto, endpoint) = match &options.endpoint {
+        Some(endpoint) => (None, endpoint.clone()),
+        None => {
+            let moto = MotoProcess::start(options.aws_port).await?;
+            let endpoint = moto.endpoint();
+            (Some(moto), endpoint)
+        }
+    };
+    let config = emulator_config(&endpoint).await;
+    let resources = Resources::provision(&config, "hookline", &options.queue_settings)
+        .await
+        .with_context(|| format!("creating hookline's queues and table on {endpoint}"))?;
+
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table, options.retention);
+    let deliveries = SqsDeliveryQueue::new(sqs.clone(), &resources.deliveries_queue_url);
+    let deliver_config = DeliverConfig {
+        schedule: options.retry_schedule.clone(),
+        timeout: options.delivery_timeout,
+        allow_private_targets: options.allow_private_targets,
+    };
+    let handlers = Arc::new(Handlers {
+        authorizer: Authorizer::new(store.clone()),
+        ingest: Ingest::new(
+            SqsEventQueue::new(sqs.clone(), &resources.events_queue_url),
+            store.clone(),
+            IngestConfig::default(),
+        ),
+        subscriptions: Subscriptions::new(
+            store.clone(),
+            store.clone(),
+            SubscriptionsConfig { allow_private_targets: options.allow_private_targets },
+        ),
+        fanout: Fanout::new(store.clone(), deliveries.clone()),
+        deliver: Deliver::new(
+            store.clone(),
+            store,
+            deliveries,
+            SqsDeadLetterQueue::new(sqs.clone(), &resources.deliveries_dlq_url),
+            deliver_config,
+        )?,
+    });
+
+    let (stop, stopped) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+        .await
+        .with_context(|| format!("binding the API to 127.0.0.1:{}", options.port))?;
+    let api = listener.local_addr()?;
+    let mut tasks = vec![tokio::spawn(gateway::serve(listener, handlers.clone(), stopped.clone()))];
+
+    let events = mapping::Source::new(sqs.clone(), &resources.events_queue_url).await?;
+    let fanout_handlers = handlers.clone();
+    tasks.push(tokio::spawn(mapping::poll(events, stopped.clone(), move |batch| {
+        let handlers = fanout_handlers.clone();
+        async move { handlers.fanout.handle(batch).await }
+    })));
+    // Lambda scales consumers with the backlog; two pollers let a slow subscriber not hold up
+    // every other delivery.
+    for _ in 0..2 {
+        let deliveries = mapping::Source::new(sqs.clone(), &resources.deliveries_queue_url).await?;
+        let deliver_handlers = handlers.clone();
+        tasks.push(tokio::spawn(mapping::poll(deliveries, stopped.clone(), move |batch| {
+            let handlers = deliver_handlers.clone();
+            async move { handlers.deliver.handle(batch).await }
+        })));
+    }
+    Ok(RunningStack { api, endpoint, resources, stop, tasks, moto })
+}
