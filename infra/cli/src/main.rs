@@ -28,8 +28,8 @@ enum Command {
     /// Run the local stack: moto as AWS, the API on 127.0.0.1, SQS pollers playing Lambda.
     ///
     /// Uses the moto at AWS_ENDPOINT_URL if set, else starts `moto_server` on --aws-port.
-    /// Reads HOOKLINE_RETRY_SCHEDULE, HOOKLINE_DELIVERY_TIMEOUT_SECONDS and
-    /// HOOKLINE_ALLOW_PRIVATE_TARGETS (default true here: http and loopback targets allowed).
+    /// Reads HOOKLINE_RETRY_SCHEDULE, HOOKLINE_DELIVERY_TIMEOUT_SECONDS, HOOKLINE_RETENTION_DAYS
+    /// and HOOKLINE_ALLOW_PRIVATE_TARGETS (default true here: http and loopback targets allowed).
     Dev {
         /// The API port.
         #[arg(long, env = "HOOKLINE_PORT", default_value_t = 3000)]
@@ -94,6 +94,7 @@ async fn dev(port: u16, aws_port: u16) -> anyhow::Result<()> {
         retry_schedule: env_or("HOOKLINE_RETRY_SCHEDULE", RetrySchedule::default())?,
         delivery_timeout: Duration::from_secs(env_or("HOOKLINE_DELIVERY_TIMEOUT_SECONDS", 15u64)?),
         allow_private_targets: env_or("HOOKLINE_ALLOW_PRIVATE_TARGETS", true)?,
+        retention: Duration::from_secs(86_400 * hookline_aws::resources::retention_days_from_env()?),
         ..LocalOptions::default()
     };
     let stack = hookline_local::start(options).await?;
