@@ -53,23 +53,12 @@ fn body(event: &Event) -> String {
     serde_json::to_string(&EventMessage::V1(event.clone())).expect("serialize")
 }
 
-/// A Lambda SQS event with one record per `(message id, body)`.
 fn sqs_event(records: &[(&str, String)]) -> SqsEvent {
-    let records: Vec<_> = records
-        .iter()
-        .map(|(id, body)| {
-            json!({
-                "messageId": id, "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
-                "md5OfBody": "", "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:hookline-events", "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).expect("a valid SQS event")
+    hookline_testkit::lambda::sqs_event("arn:aws:sqs:us-east-1:123456789012:hookline-events", records)
 }
 
 fn failures(response: &SqsBatchResponse) -> Vec<String> {
-    response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+    hookline_testkit::lambda::failures(response)
 }
 
 async fn store_with(subscriptions: &[&Subscription]) -> MemorySubscriptionStore {

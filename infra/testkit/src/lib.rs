@@ -5,8 +5,10 @@
 //!   the local stack uses.
 //! - [`TestReceiver`]: a real HTTP server on `127.0.0.1:0` that records every request (headers
 //!   and raw body) and answers scripted statuses, delays and `Retry-After` headers.
+//! - [`lambda`]: Lambda events for handler tests.
 //! - [`eventually`]: polls a condition until it holds or a deadline passes.
 
+pub mod lambda;
 mod moto;
 mod receiver;
 
