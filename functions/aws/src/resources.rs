@@ -52,6 +52,11 @@ pub fn retention_days_from_env() -> Result<u64, InvalidVariable> {
     }
 }
 
+/// `HOOKLINE_RETENTION_DAYS` as a duration.
+pub fn retention_from_env() -> Result<Duration, InvalidVariable> {
+    Ok(Duration::from_secs(86_400 * retention_days_from_env()?))
+}
+
 /// Names an environment variable whose value cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {name} must be {reason}")]
@@ -96,6 +101,14 @@ impl Resources {
             deliveries_queue_url: var(Self::DELIVERIES_QUEUE_ENV)?,
             deliveries_dlq_url: var(Self::DELIVERIES_DLQ_ENV)?,
         })
+    }
+
+    /// Only the table (`HOOKLINE_TABLE`), for functions that use no queue.
+    pub fn table_from_env() -> Result<String, MissingVariable> {
+        match std::env::var(Self::TABLE_ENV) {
+            Ok(table) if !table.trim().is_empty() => Ok(table),
+            _ => Err(MissingVariable(Self::TABLE_ENV)),
+        }
     }
 
     /// The variables that point a function at these resources.

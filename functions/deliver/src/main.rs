@@ -1,7 +1,5 @@
 //! The deliver Lambda: wiring only. The handler is `hookline_deliver::Deliver`.
 
-use std::time::Duration;
-
 use aws_lambda_events::sqs::SqsEvent;
 use hookline_aws::{DynamoStore, Resources, SqsDeadLetterQueue, SqsDeliveryQueue, sdk_config};
 use hookline_deliver::{Deliver, DeliverConfig};
@@ -12,7 +10,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let resources = Resources::from_env()?;
     let config = DeliverConfig::from_env()?;
-    let retention = Duration::from_secs(86_400 * hookline_aws::resources::retention_days_from_env()?);
+    let retention = hookline_aws::resources::retention_from_env()?;
     let sdk = sdk_config().await;
     let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table, retention);
     let sqs = aws_sdk_sqs::Client::new(&sdk);

@@ -1,7 +1,5 @@
 //! The fan-out Lambda: wiring only. The handler is `hookline_fanout::Fanout`.
 
-use std::time::Duration;
-
 use aws_lambda_events::sqs::SqsEvent;
 use hookline_aws::{DynamoStore, Resources, SqsDeliveryQueue, sdk_config};
 use hookline_fanout::Fanout;
@@ -11,7 +9,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let resources = Resources::from_env()?;
-    let retention = Duration::from_secs(86_400 * hookline_aws::resources::retention_days_from_env()?);
+    let retention = hookline_aws::resources::retention_from_env()?;
     let sdk = sdk_config().await;
     let fanout = Fanout::new(
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table, retention),

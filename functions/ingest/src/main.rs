@@ -1,7 +1,5 @@
 //! The ingest Lambda: wiring only. The handler is `hookline_ingest::Ingest`.
 
-use std::time::Duration;
-
 use hookline_aws::{DynamoStore, Resources, SqsEventQueue, sdk_config};
 use hookline_ingest::{Ingest, IngestConfig};
 use lambda_http::{Error, Request, service_fn};
@@ -11,7 +9,7 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let resources = Resources::from_env()?;
     let config = IngestConfig::from_env()?;
-    let retention = Duration::from_secs(86_400 * hookline_aws::resources::retention_days_from_env()?);
+    let retention = hookline_aws::resources::retention_from_env()?;
     let sdk = sdk_config().await;
     let ingest = Ingest::new(
         SqsEventQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.events_queue_url),

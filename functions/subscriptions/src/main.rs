@@ -1,8 +1,5 @@
 //! The subscriptions Lambda: wiring only. The handler is `hookline_subscriptions::Subscriptions`.
 
-use std::time::Duration;
-
-use hookline_aws::resources::MissingVariable;
 use hookline_aws::{DynamoStore, Resources, sdk_config};
 use hookline_subscriptions::{Subscriptions, SubscriptionsConfig};
 use lambda_http::{Error, Request, service_fn};
@@ -10,12 +7,9 @@ use lambda_http::{Error, Request, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let table = match std::env::var(Resources::TABLE_ENV) {
-        Ok(table) if !table.trim().is_empty() => table,
-        _ => return Err(MissingVariable(Resources::TABLE_ENV).into()),
-    };
+    let table = Resources::table_from_env()?;
     let config = SubscriptionsConfig::from_env()?;
-    let retention = Duration::from_secs(86_400 * hookline_aws::resources::retention_days_from_env()?);
+    let retention = hookline_aws::resources::retention_from_env()?;
     let sdk = sdk_config().await;
     // One table holds subscriptions and the attempt log; the store is cheap to clone.
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, retention);

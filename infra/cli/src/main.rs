@@ -94,7 +94,7 @@ async fn dev(port: u16, aws_port: u16) -> anyhow::Result<()> {
         retry_schedule: env_or("HOOKLINE_RETRY_SCHEDULE", RetrySchedule::default())?,
         delivery_timeout: Duration::from_secs(env_or("HOOKLINE_DELIVERY_TIMEOUT_SECONDS", 15u64)?),
         allow_private_targets: env_or("HOOKLINE_ALLOW_PRIVATE_TARGETS", true)?,
-        retention: Duration::from_secs(86_400 * hookline_aws::resources::retention_days_from_env()?),
+        retention: hookline_aws::resources::retention_from_env()?,
         ..LocalOptions::default()
     };
     let stack = hookline_local::start(options).await?;
