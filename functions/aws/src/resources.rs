@@ -35,7 +35,7 @@ pub struct Resources {
 }
 
 /// Names a missing or empty environment variable.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error("environment variable {0} is not set; it names a hookline resource (see README, Configuration)")]
 pub struct MissingVariable(pub &'static str);
 
@@ -58,11 +58,24 @@ pub fn retention_from_env() -> Result<Duration, InvalidVariable> {
 }
 
 /// Names an environment variable whose value cannot be used.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error("environment variable {name} must be {reason}")]
 pub struct InvalidVariable {
     pub name: &'static str,
     pub reason: &'static str,
+}
+
+// `main` returning an error prints its Debug form; make that the sentence, not the struct.
+impl std::fmt::Debug for MissingVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::fmt::Debug for InvalidVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// How [`Resources::provision`] shapes the queues.
