@@ -328,3 +328,58 @@ async fn bad_publish_requests_get_json_errors_and_nothing_is_delivered() {
     assert!(receiver.requests().is_empty(), "none of the {count} bad requests delivered anything");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_with_the_same_id_and_every_attempt_is_in_the_log() {
+    let stack = Stack::start().await;
+    let key = stack.key("acme", &[Scope::Publish, Scope::Manage]).await;
+    let receiver = TestReceiver::start().await.expect("receiver");
+    receiver.script([hookline_testkit::Reply::status(500).with_body("upstream down")]);
+    let (subscription, secret) = stack.subscribe(&key, &receiver.url(), &["*"]).await;
+
+    let data = example("client-management.legalentity-deleted", "acme");
+    let (status, body) =
+        stack.publish(&key, json!({"type": "client-management.legalentity-deleted", "data": data})).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+
+    // Schedule "1s,1s": the second attempt comes about a second after the first fails.
+    let requests = receiver.wait_for(2, Duration::from_secs(30)).await.expect("a retry");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for request in &requests {
+        assert_eq!(request.header("webhook-id"), Some(id.as_str()), "the same id on every attempt");
+        let (timestamp, signature) = (request.header("webhook-timestamp"), request.header("webhook-signature"));
+        signing::verify(
+            &secret,
+            &id,
+            timestamp.expect("ts"),
+            signature.expect("sig"),
+            &request.body,
+            now,
+            signing::DEFAULT_TOLERANCE,
+        )
+        .expect("each attempt is signed afresh");
+    }
+
+    let path = format!("/v1/subscriptions/{subscription}/attempts");
+    let attempts = hookline_testkit::eventually(Duration::from_secs(10), "two logged attempts", || async {
+        let (status, page) = stack.call(reqwest::Method::GET, &path, Some(&key), None).await;
+        (status == 200 && page["items"].as_array().is_some_and(|items| items.len() == 2)).then_some(page)
+    })
+    .await
+    .expect("the attempt log");
+    let items = attempts["items"].as_array().expect("items");
+    assert_eq!(
+        (items[0]["attempt"].clone(), items[0]["outcome"].clone()),
+        (json!(2), json!("delivered")),
+        "newest first"
+    );
+    assert_eq!(items[0]["status"], 200);
+    assert_eq!(items[1]["attempt"], 1);
+    assert_eq!(items[1]["outcome"], "retry_scheduled");
+    assert_eq!(items[1]["status"], 500);
+    assert_eq!(items[1]["responseExcerpt"], "upstream down");
+    assert_eq!(items[1]["eventId"], id.as_str());
+    assert_eq!(requests.len(), 2, "nothing after the success");
+    stack.stop().await;
+}
