@@ -1,7 +1,12 @@
 //! The pipeline end to end, through the local stack's HTTP API: moto as AWS, the real
 //! authorizer, ingest, fan-out, delivery and subscriptions handlers, and real HTTP receivers on
 //! loopback as subscribers.
+//!
+//! Each test runs its own moto and stack (about a second to start) so tests run in parallel and
+//! share no state. "Nothing was delivered" is only asserted after a later, valid event has
+//! arrived, so the pipeline is known to be running when its silence is checked.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use hookline_aws::DynamoStore;
@@ -11,7 +16,8 @@ use hookline_core::model::{ApiKey, KeyOwner, Scope};
 use hookline_core::ports::ApiKeyStore;
 use hookline_core::signing::{self, WebhookSecret};
 use hookline_local::{LocalOptions, RunningStack};
-use hookline_testkit::{MotoServer, TestReceiver};
+use hookline_testkit::{MotoServer, Recorded, TestReceiver};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 const SEED_TYPES: [&str; 4] = [
@@ -20,6 +26,14 @@ const SEED_TYPES: [&str; 4] = [
     "client-management.legalentity-deleted",
     "client-management.user-assigned-to-legalentity",
 ];
+
+/// How long a webhook may take to arrive (moto is slow, the machine may be busy).
+const ARRIVAL: Duration = Duration::from_secs(30);
+
+/// How long to wait for a delivery that must not happen, once the pipeline is known to run.
+const SILENCE: Duration = Duration::from_secs(2);
+
+const BOTH: &[Scope] = &[Scope::Publish, Scope::Manage];
 
 /// A local stack on free ports, over its own moto.
 struct Stack {
@@ -30,12 +44,14 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Self {
-        let moto = MotoServer::start().expect("moto");
+        let moto = MotoServer::start().expect("moto (run `make tools` or set HOOKLINE_MOTO_SERVER)");
         let options = LocalOptions {
             port: 0,
             endpoint: Some(moto.endpoint()),
             retry_schedule: "1s,1s".parse().expect("schedule"),
             delivery_timeout: Duration::from_secs(2),
+            allow_private_targets: true,
+            quiet: true,
             ..LocalOptions::default()
         };
         let stack = hookline_local::start(options).await.expect("local stack");
@@ -50,15 +66,15 @@ impl Stack {
         format!("{}{path}", self.running().api_url())
     }
 
-    /// Mints a key the way `hookline keys create` does.
-    async fn key(&self, tenant: &str, scopes: &[Scope]) -> String {
+    /// Mints a key and stores its hash, as `hookline keys create` does; `*` is a platform key.
+    async fn key(&self, owner: &str, scopes: &[Scope]) -> String {
         let config = hookline_local::emulator_config(self.running().endpoint()).await;
         let store =
             DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &self.running().resources().table, Duration::ZERO);
         let minted = api_key::mint();
         let key = ApiKey {
             id: ApiKeyId::generate(),
-            owner: tenant.parse::<KeyOwner>().expect("owner"),
+            owner: owner.parse::<KeyOwner>().expect("owner"),
             scopes: scopes.to_vec(),
             key_hash: minted.hash,
             created_at: time::OffsetDateTime::now_utc(),
@@ -68,7 +84,8 @@ impl Stack {
         minted.text
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    /// Calls the API with a JSON body; the answer's status and JSON body (`Null` if none).
+    async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
         let mut request = self.http.request(method, self.url(path));
         if let Some(key) = key {
             request = request.bearer_auth(key);
@@ -82,22 +99,27 @@ impl Stack {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Creates a subscription; its id and the secret shown at create.
     async fn subscribe(&self, key: &str, url: &str, event_types: &[&str]) -> (String, WebhookSecret) {
-        let (status, body) = self
-            .call(
-                reqwest::Method::POST,
-                "/v1/subscriptions",
-                Some(key),
-                Some(json!({"url": url, "eventTypes": event_types})),
-            )
-            .await;
+        let body = json!({"url": url, "eventTypes": event_types, "description": "pipeline test"});
+        let (status, body) = self.call(Method::POST, "/v1/subscriptions", Some(key), Some(body)).await;
         assert_eq!(status, 201, "{body}");
+        let id = body["id"].as_str().expect("id");
+        assert!(id.starts_with("sub_"), "{id}");
         let secret = WebhookSecret::parse(body["secret"].as_str().expect("secret on create")).expect("whsec_");
-        (body["id"].as_str().expect("id").to_owned(), secret)
+        (id.to_owned(), secret)
     }
 
+    /// Publishes one event (or an array) and returns the status and answer.
     async fn publish(&self, key: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, "/v1/events", Some(key), Some(body)).await
+        self.call(Method::POST, "/v1/events", Some(key), Some(body)).await
+    }
+
+    /// Publishes one event that must be accepted; its id.
+    async fn publish_ok(&self, key: &str, event_type: &str, data: Value) -> String {
+        let (status, body) = self.publish(key, json!({"type": event_type, "data": data})).await;
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().expect("id").to_owned()
     }
 
     async fn stop(mut self) {
@@ -107,66 +129,81 @@ impl Stack {
     }
 }
 
-fn example(event_type: &str, tenant: &str) -> Value {
+/// The catalogue's full example payload for a type, exactly as the file has it (tenant `acme`).
+fn example(event_type: &str) -> Value {
     let path = format!("{}/../functions/core/catalogue/examples/{event_type}.json", env!("CARGO_MANIFEST_DIR"));
-    let mut data: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("example")).expect("json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("example")).expect("json")
+}
+
+/// The example for another tenant.
+fn example_for(event_type: &str, tenant: &str) -> Value {
+    let mut data = example(event_type);
     data["tenant"] = json!(tenant);
     data
 }
 
-/// Types of the webhooks a receiver got, sorted.
-fn received_types(receiver: &TestReceiver) -> Vec<String> {
-    let mut types: Vec<String> = receiver
-        .requests()
-        .iter()
-        .map(|r| r.json().expect("json body")["type"].as_str().expect("type").to_owned())
-        .collect();
-    types.sort();
-    types
+fn deleted(tenant: &str, legal_entity: &str) -> Value {
+    json!({"tenant": tenant, "legalEntityId": legal_entity})
+}
+
+/// The `webhook-id`s a receiver got.
+fn ids(requests: &[Recorded]) -> BTreeSet<String> {
+    requests.iter().map(|r| r.header("webhook-id").expect("webhook-id").to_owned()).collect()
+}
+
+/// Asserts the delivery is signed with `secret` for `id`, now.
+fn assert_signed(request: &Recorded, secret: &WebhookSecret, id: &str) {
+    assert_eq!(request.header("webhook-id"), Some(id));
+    signing::verify(
+        secret,
+        id,
+        request.header("webhook-timestamp").expect("webhook-timestamp"),
+        request.header("webhook-signature").expect("webhook-signature"),
+        &request.body,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+        signing::DEFAULT_TOLERANCE,
+    )
+    .unwrap_or_else(|e| panic!("the signature of {id} verifies with the subscription's secret: {e:?}"));
 }
 
 #[tokio::test]
 async fn every_seed_event_arrives_signed_and_exactly_as_published() {
     let stack = Stack::start().await;
     let receiver = TestReceiver::start().await.expect("receiver");
-    let key = stack.key("acme", &[Scope::Publish, Scope::Manage]).await;
+    let key = stack.key("acme", BOTH).await;
     let (_, secret) = stack.subscribe(&key, &receiver.url(), &["client-management.*"]).await;
+
+    // The catalogue is served to any key, through the same gateway.
+    let (status, catalogue) = stack.call(Method::GET, "/v1/event-types", Some(&key), None).await;
+    assert_eq!(status, 200, "{catalogue}");
+    for event_type in SEED_TYPES {
+        assert!(catalogue.to_string().contains(event_type), "{event_type} is in the catalogue: {catalogue}");
+    }
 
     let mut published = Vec::new();
     for event_type in SEED_TYPES {
-        let data = example(event_type, "acme");
-        let (status, body) = stack.publish(&key, json!({"type": event_type, "data": data})).await;
-        assert_eq!(status, 202, "{body}");
-        published.push((body["id"].as_str().expect("id").to_owned(), event_type, data));
+        let data = example(event_type);
+        let id = stack.publish_ok(&key, event_type, data.clone()).await;
+        assert!(id.starts_with("evt_"), "{id}");
+        published.push((id, event_type, data));
     }
 
-    let requests = receiver.wait_for(4, Duration::from_secs(30)).await.expect("four webhooks");
-    assert_eq!(requests.len(), 4, "one delivery per event");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let requests = receiver.wait_for(4, ARRIVAL).await.expect("four webhooks");
+    assert_eq!(ids(&requests), published.iter().map(|(id, ..)| id.clone()).collect(), "one delivery per event");
     for (id, event_type, data) in &published {
-        let request =
-            requests.iter().find(|r| r.header("webhook-id") == Some(id)).expect("delivered with its event id");
+        let request = requests.iter().find(|r| r.header("webhook-id") == Some(id)).expect("delivered with its id");
+        assert_eq!(request.method, "POST");
         assert_eq!(request.header("content-type"), Some("application/json"));
-        assert!(request.header("user-agent").is_some_and(|ua| ua.starts_with("hookline/")));
-        signing::verify(
-            &secret,
-            id,
-            request.header("webhook-timestamp").expect("timestamp"),
-            request.header("webhook-signature").expect("signature"),
-            &request.body,
-            now,
-            signing::DEFAULT_TOLERANCE,
-        )
-        .expect("the signature verifies with the subscription's secret");
-        let envelope = request.json().expect("json");
+        assert_signed(request, &secret, id);
+        let envelope = request.json().expect("a JSON body");
+        let fields: BTreeSet<&str> = envelope.as_object().expect("an object").keys().map(String::as_str).collect();
+        assert_eq!(fields, BTreeSet::from(["data", "timestamp", "type"]), "the envelope: {envelope}");
         assert_eq!(envelope["type"], *event_type);
-        assert_eq!(&envelope["data"], data, "data arrives exactly as published");
+        assert_eq!(&envelope["data"], data, "{event_type}: data arrives exactly as published");
+        let timestamp = envelope["timestamp"].as_str().expect("timestamp");
         assert!(
-            time::OffsetDateTime::parse(
-                envelope["timestamp"].as_str().expect("ts"),
-                &time::format_description::well_known::Rfc3339
-            )
-            .is_ok()
+            time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339).is_ok(),
+            "RFC 3339: {timestamp}"
         );
     }
     stack.stop().await;
@@ -175,195 +212,213 @@ async fn every_seed_event_arrives_signed_and_exactly_as_published() {
 #[tokio::test]
 async fn fan_out_delivers_only_what_each_filter_matches_and_nothing_to_disabled_subscriptions() {
     let stack = Stack::start().await;
-    let key = stack.key("acme", &[Scope::Publish, Scope::Manage]).await;
-    let (prefix, exact, disabled) = (
-        TestReceiver::start().await.expect("r"),
-        TestReceiver::start().await.expect("r"),
-        TestReceiver::start().await.expect("r"),
-    );
-    stack.subscribe(&key, &prefix.url(), &["client-management.legalentity-*"]).await;
-    stack.subscribe(&key, &exact.url(), &["client-management.user-assigned-to-legalentity"]).await;
-    let (off, _) = stack.subscribe(&key, &disabled.url(), &["*"]).await;
-    let (status, body) = stack
-        .call(reqwest::Method::PATCH, &format!("/v1/subscriptions/{off}"), Some(&key), Some(json!({"enabled": false})))
-        .await;
+    let platform = stack.key("*", &[Scope::Publish]).await;
+    let acme = stack.key("acme", BOTH).await;
+    let globex = stack.key("globex", BOTH).await;
+    let [prefix, exact, disabled, everything] = [
+        TestReceiver::start().await.expect("receiver"),
+        TestReceiver::start().await.expect("receiver"),
+        TestReceiver::start().await.expect("receiver"),
+        TestReceiver::start().await.expect("receiver"),
+    ];
+    let (_, prefix_secret) = stack.subscribe(&acme, &prefix.url(), &["client-management.*"]).await;
+    let (_, exact_secret) = stack.subscribe(&acme, &exact.url(), &["client-management.legalentity-deleted"]).await;
+    let (off, _) = stack.subscribe(&acme, &disabled.url(), &["*"]).await;
+    // `*` on another tenant: everything of globex's, nothing of acme's.
+    let (_, everything_secret) = stack.subscribe(&globex, &everything.url(), &["*"]).await;
+
+    let path = format!("/v1/subscriptions/{off}");
+    let (status, body) = stack.call(Method::PATCH, &path, Some(&acme), Some(json!({"enabled": false}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["enabled"], false);
+    let (status, body) = stack.call(Method::GET, &path, Some(&acme), None).await;
+    assert_eq!((status, body["enabled"].clone()), (200, json!(false)), "the change is stored: {body}");
 
-    let batch: Vec<Value> = SEED_TYPES.iter().map(|t| json!({"type": t, "data": example(t, "acme")})).collect();
-    let (status, body) = stack.publish(&key, Value::Array(batch)).await;
+    // One batch from a platform publisher: the four seed types for acme, one event for globex.
+    let mut batch: Vec<Value> = SEED_TYPES.iter().map(|t| json!({"type": t, "data": example(t)})).collect();
+    batch.push(json!({
+        "type": "client-management.legalentity-updated",
+        "data": example_for("client-management.legalentity-updated", "globex"),
+    }));
+    let (status, body) = stack.publish(&platform, Value::Array(batch)).await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(body["ids"].as_array().map(Vec::len), Some(4));
+    let published: Vec<String> =
+        body["ids"].as_array().expect("ids").iter().map(|id| id.as_str().expect("id").to_owned()).collect();
+    assert_eq!(published.len(), 5);
+    let acme_ids: BTreeSet<String> = published[..4].iter().cloned().collect();
+    let (acme_deleted, globex_updated) = (&published[2], &published[4]);
 
-    prefix.wait_for(3, Duration::from_secs(30)).await.expect("three legal-entity events");
-    exact.wait_for(1, Duration::from_secs(30)).await.expect("one assignment");
-    // Give a wrong delivery time to arrive before asserting it did not.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        received_types(&prefix),
-        vec![
-            "client-management.legalentity-created",
-            "client-management.legalentity-deleted",
-            "client-management.legalentity-updated"
-        ]
-    );
-    assert_eq!(received_types(&exact), vec!["client-management.user-assigned-to-legalentity"]);
+    let prefix_got = prefix.wait_for(4, ARRIVAL).await.expect("acme's four events");
+    let exact_got = exact.wait_for(1, ARRIVAL).await.expect("acme's deletion");
+    let everything_got = everything.wait_for(1, ARRIVAL).await.expect("globex's event");
+    // Everything matching has arrived; give a wrong delivery time to arrive too.
+    tokio::time::sleep(SILENCE).await;
+
+    assert_eq!(ids(&prefix.requests()), acme_ids, "client-management.* gets every acme event, once");
+    assert_eq!(prefix.requests().len(), 4);
+    assert_eq!(ids(&exact.requests()), BTreeSet::from([acme_deleted.clone()]), "the exact filter gets one type");
+    assert_eq!(exact.requests().len(), 1);
+    assert_eq!(ids(&everything.requests()), BTreeSet::from([globex_updated.clone()]), "`*` stays in its tenant");
+    assert_eq!(everything.requests().len(), 1);
     assert!(disabled.requests().is_empty(), "a disabled subscription receives nothing");
+
+    for request in &prefix_got {
+        assert_signed(request, &prefix_secret, request.header("webhook-id").expect("id"));
+    }
+    assert_signed(&exact_got[0], &exact_secret, acme_deleted);
+    assert_signed(&everything_got[0], &everything_secret, globex_updated);
+    assert_eq!(everything_got[0].json().expect("json")["data"]["tenant"], "globex");
     stack.stop().await;
 }
 
 #[tokio::test]
 async fn tenants_cannot_reach_each_others_subscriptions_or_publish_for_each_other() {
     let stack = Stack::start().await;
-    let acme = stack.key("acme", &[Scope::Publish, Scope::Manage]).await;
-    let globex = stack.key("globex", &[Scope::Publish, Scope::Manage]).await;
-    let globex_receiver = TestReceiver::start().await.expect("receiver");
+    let acme = stack.key("acme", BOTH).await;
+    let globex = stack.key("globex", BOTH).await;
     let acme_receiver = TestReceiver::start().await.expect("receiver");
+    let globex_receiver = TestReceiver::start().await.expect("receiver");
     let (acme_sub, _) = stack.subscribe(&acme, &acme_receiver.url(), &["*"]).await;
-    stack.subscribe(&globex, &globex_receiver.url(), &["*"]).await;
+    let (globex_sub, _) = stack.subscribe(&globex, &globex_receiver.url(), &["*"]).await;
 
     let path = format!("/v1/subscriptions/{acme_sub}");
-    for (method, body) in [
-        (reqwest::Method::GET, None),
-        (reqwest::Method::PATCH, Some(json!({"enabled": false}))),
-        (reqwest::Method::DELETE, None),
-    ] {
+    for (method, body) in
+        [(Method::GET, None), (Method::PATCH, Some(json!({"enabled": false}))), (Method::DELETE, None)]
+    {
         let (status, answer) = stack.call(method.clone(), &path, Some(&globex), body).await;
         assert_eq!(status, 404, "{method} another tenant's subscription: {answer}");
-        assert_eq!(answer["error"]["code"], "not_found");
+        assert_eq!(answer["error"]["code"], "not_found", "{answer}");
     }
-    let (status, listing) = stack.call(reqwest::Method::GET, "/v1/subscriptions", Some(&globex), None).await;
-    assert_eq!(status, 200);
-    assert!(listing["items"].as_array().expect("items").iter().all(|s| s["id"] != acme_sub.as_str()));
-    let (status, mine) = stack.call(reqwest::Method::GET, &path, Some(&acme), None).await;
-    assert_eq!((status, mine["enabled"].clone()), (200, json!(true)), "the owner's subscription is untouched");
+    let (status, listing) = stack.call(Method::GET, "/v1/subscriptions", Some(&globex), None).await;
+    assert_eq!(status, 200, "{listing}");
+    let listed: Vec<&str> =
+        listing["items"].as_array().expect("items").iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(listed, [globex_sub.as_str()], "globex lists its own subscription only");
+    let (status, mine) = stack.call(Method::GET, &path, Some(&acme), None).await;
+    assert_eq!((status, mine["enabled"].clone()), (200, json!(true)), "the owner's subscription is untouched: {mine}");
     assert!(mine.get("secret").is_none(), "the secret is shown only on create");
 
+    // acme's key publishing for globex: refused, nothing written or queued.
     let (status, answer) = stack
-        .publish(&acme, json!({"type": "client-management.legalentity-deleted", "data": {"tenant": "globex", "legalEntityId": "le-1"}}))
+        .publish(&acme, json!({"type": "client-management.legalentity-deleted", "data": deleted("globex", "le-1")}))
         .await;
     assert_eq!(status, 403, "{answer}");
-    assert_eq!(answer["error"]["field"], "data.tenant");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(globex_receiver.requests().is_empty() && acme_receiver.requests().is_empty(), "nothing was delivered");
+    assert_eq!(answer["error"]["code"], "forbidden", "{answer}");
+    assert_eq!(answer["error"]["field"], "data.tenant", "{answer}");
+
+    // The pipeline is running: acme's own event arrives, and only that.
+    let canary = stack.publish_ok(&acme, "client-management.legalentity-deleted", deleted("acme", "le-2")).await;
+    acme_receiver.wait_for(1, ARRIVAL).await.expect("acme's own event");
+    tokio::time::sleep(SILENCE).await;
+    assert_eq!(ids(&acme_receiver.requests()), BTreeSet::from([canary]));
+    assert_eq!(acme_receiver.requests().len(), 1);
+    assert!(globex_receiver.requests().is_empty(), "the refused event was delivered to nobody");
     stack.stop().await;
 }
 
 #[tokio::test]
 async fn bad_publish_requests_get_json_errors_and_nothing_is_delivered() {
     let stack = Stack::start().await;
-    let key = stack.key("acme", &[Scope::Publish, Scope::Manage]).await;
+    let key = stack.key("acme", BOTH).await;
     let receiver = TestReceiver::start().await.expect("receiver");
     stack.subscribe(&key, &receiver.url(), &["*"]).await;
 
-    let deleted = |data: Value| json!({"type": "client-management.legalentity-deleted", "data": data});
-    let raw = |body: &str, content_type: &str, key: Option<&str>| {
-        let mut request =
-            stack.http.post(stack.url("/v1/events")).header("content-type", content_type).body(body.to_owned());
+    let event = |data: Value| json!({"type": "client-management.legalentity-deleted", "data": data});
+    let raw = |path: &str, body: String, content_type: &str, key: Option<&str>| {
+        let mut request = stack.http.post(stack.url(path)).header("content-type", content_type).body(body);
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }
         request
     };
-    let huge =
-        deleted(json!({"tenant": "acme", "legalEntityId": "le-1", "legalEntityParentId": "x".repeat(1_100_000)}));
-    let many = Value::Array(
-        (0..101).map(|i| deleted(json!({"tenant": "acme", "legalEntityId": format!("le-{i}")}))).collect(),
-    );
-    let cases: Vec<(&str, reqwest::RequestBuilder, u16, Option<&str>)> = vec![
-        ("malformed JSON", raw("{\"type\": ", "application/json", Some(&key)), 400, None),
+    let post = |body: String| raw("/v1/events", body, "application/json", Some(&key));
+    let over_ingest_limit = event(json!({
+        "tenant": "acme", "legalEntityId": "le-1", "legalEntityParentId": "x".repeat(1_100_000),
+    }));
+    let over_lambda_limit = "x".repeat(6 * 1024 * 1024 + 1);
+    let many = Value::Array((0..101).map(|i| event(deleted("acme", &format!("le-{i}")))).collect());
+    let good = event(deleted("acme", "le-1")).to_string();
+
+    // (what, request, status, error code, field — or for 413s, the limit the message names)
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str, Option<&str>)> = vec![
+        ("malformed JSON", post("{\"type\": ".into()), 400, "", None),
         (
             "unknown type",
-            raw(
-                &json!({"type": "client-management.nope", "data": {"tenant": "acme"}}).to_string(),
-                "application/json",
-                Some(&key),
-            ),
+            post(json!({"type": "client-management.nope", "data": {"tenant": "acme"}}).to_string()),
             422,
+            "",
             Some("type"),
         ),
         (
             "wrong field type",
-            raw(&deleted(json!({"tenant": "acme", "legalEntityId": 7})).to_string(), "application/json", Some(&key)),
+            post(event(json!({"tenant": "acme", "legalEntityId": 7})).to_string()),
             422,
+            "",
             Some("data.legalEntityId"),
         ),
-        (
-            "missing tenant",
-            raw(&deleted(json!({"legalEntityId": "le-1"})).to_string(), "application/json", Some(&key)),
-            422,
-            Some("data.tenant"),
-        ),
-        ("oversize body", raw(&huge.to_string(), "application/json", Some(&key)), 413, None),
-        ("array over 100", raw(&many.to_string(), "application/json", Some(&key)), 413, None),
-        ("not JSON", raw("tenant=acme", "text/plain", Some(&key)), 415, None),
-        (
-            "no key",
-            raw(&deleted(json!({"tenant": "acme", "legalEntityId": "le-1"})).to_string(), "application/json", None),
-            401,
-            None,
-        ),
+        ("missing tenant", post(event(json!({"legalEntityId": "le-1"})).to_string()), 422, "", Some("data.tenant")),
+        ("body over the API's 1 MiB", post(over_ingest_limit.to_string()), 413, "", Some("1048576")),
+        ("body over Lambda's 6 MB", post(over_lambda_limit), 413, "", Some("6291456")),
+        ("array of 101", post(many.to_string()), 413, "", None),
+        ("wrong content-type", raw("/v1/events", "tenant=acme".into(), "text/plain", Some(&key)), 415, "", None),
+        ("no key", raw("/v1/events", good.clone(), "application/json", None), 401, "unauthorized", None),
         (
             "unknown key",
-            raw(
-                &deleted(json!({"tenant": "acme", "legalEntityId": "le-1"})).to_string(),
-                "application/json",
-                Some("hk_not-a-key"),
-            ),
+            raw("/v1/events", good.clone(), "application/json", Some("hk_not-a-key")),
             401,
+            "unauthorized",
             None,
         ),
+        ("unknown route", raw("/v1/event", good, "application/json", Some(&key)), 404, "not_found", None),
     ];
     let count = cases.len();
-    for (name, request, status, field) in cases {
-        let response = request.send().await.expect("answer");
-        assert_eq!(response.status().as_u16(), status, "{name}");
-        let body: Value = response.json().await.unwrap_or_else(|e| panic!("{name}: the error is JSON: {e}"));
-        assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "{name}: {body}");
-        if let Some(field) = field {
-            assert_eq!(body["error"]["field"], field, "{name}: {body}");
+    for (what, request, status, code, field) in cases {
+        let response = request.send().await.unwrap_or_else(|e| panic!("{what}: an answer: {e}"));
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        assert_eq!(content_type.as_deref(), Some("application/json"), "{what}");
+        let body: Value = response.json().await.unwrap_or_else(|e| panic!("{what}: the error is JSON: {e}"));
+        assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "{what}: {body}");
+        if !code.is_empty() {
+            assert_eq!(body["error"]["code"], code, "{what}: {body}");
+        }
+        match (status, field) {
+            (413, Some(limit)) => {
+                let message = body["error"]["message"].as_str().unwrap_or_default();
+                assert!(message.contains(limit), "{what}: refused at the {limit}-byte limit: {body}");
+            }
+            (_, Some(field)) => assert_eq!(body["error"]["field"], field, "{what}: {body}"),
+            _ => {}
         }
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(receiver.requests().is_empty(), "none of the {count} bad requests delivered anything");
+
+    // The pipeline is running: a good event arrives, and only that.
+    let canary = stack.publish_ok(&key, "client-management.legalentity-deleted", deleted("acme", "le-ok")).await;
+    receiver.wait_for(1, ARRIVAL).await.expect("the good event");
+    tokio::time::sleep(SILENCE).await;
+    assert_eq!(ids(&receiver.requests()), BTreeSet::from([canary]), "none of the {count} bad requests delivered");
+    assert_eq!(receiver.requests().len(), 1);
     stack.stop().await;
 }
 
 #[tokio::test]
 async fn a_failed_delivery_is_retried_with_the_same_id_and_every_attempt_is_in_the_log() {
     let stack = Stack::start().await;
-    let key = stack.key("acme", &[Scope::Publish, Scope::Manage]).await;
+    let key = stack.key("acme", BOTH).await;
     let receiver = TestReceiver::start().await.expect("receiver");
     receiver.script([hookline_testkit::Reply::status(500).with_body("upstream down")]);
     let (subscription, secret) = stack.subscribe(&key, &receiver.url(), &["*"]).await;
-
-    let data = example("client-management.legalentity-deleted", "acme");
-    let (status, body) =
-        stack.publish(&key, json!({"type": "client-management.legalentity-deleted", "data": data})).await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["id"].as_str().expect("id").to_owned();
+    let id = stack.publish_ok(&key, "client-management.legalentity-deleted", deleted("acme", "le-7")).await;
 
     // Schedule "1s,1s": the second attempt comes about a second after the first fails.
-    let requests = receiver.wait_for(2, Duration::from_secs(30)).await.expect("a retry");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let requests = receiver.wait_for(2, ARRIVAL).await.expect("a retry");
     for request in &requests {
-        assert_eq!(request.header("webhook-id"), Some(id.as_str()), "the same id on every attempt");
-        let (timestamp, signature) = (request.header("webhook-timestamp"), request.header("webhook-signature"));
-        signing::verify(
-            &secret,
-            &id,
-            timestamp.expect("ts"),
-            signature.expect("sig"),
-            &request.body,
-            now,
-            signing::DEFAULT_TOLERANCE,
-        )
-        .expect("each attempt is signed afresh");
+        assert_signed(request, &secret, &id);
     }
 
     let path = format!("/v1/subscriptions/{subscription}/attempts");
     let attempts = hookline_testkit::eventually(Duration::from_secs(10), "two logged attempts", || async {
-        let (status, page) = stack.call(reqwest::Method::GET, &path, Some(&key), None).await;
+        let (status, page) = stack.call(Method::GET, &path, Some(&key), None).await;
         (status == 200 && page["items"].as_array().is_some_and(|items| items.len() == 2)).then_some(page)
     })
     .await
@@ -375,11 +430,11 @@ async fn a_failed_delivery_is_retried_with_the_same_id_and_every_attempt_is_in_t
         "newest first"
     );
     assert_eq!(items[0]["status"], 200);
-    assert_eq!(items[1]["attempt"], 1);
-    assert_eq!(items[1]["outcome"], "retry_scheduled");
+    assert_eq!((items[1]["attempt"].clone(), items[1]["outcome"].clone()), (json!(1), json!("retry_scheduled")));
     assert_eq!(items[1]["status"], 500);
     assert_eq!(items[1]["responseExcerpt"], "upstream down");
     assert_eq!(items[1]["eventId"], id.as_str());
-    assert_eq!(requests.len(), 2, "nothing after the success");
+    tokio::time::sleep(SILENCE).await;
+    assert_eq!(receiver.requests().len(), 2, "nothing after the success");
     stack.stop().await;
 }

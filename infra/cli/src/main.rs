@@ -3,6 +3,7 @@
 //! - `hookline dev` runs the local stack (see `hookline-local`).
 //! - `hookline keys create` mints an API key and stores its hash.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -12,9 +13,11 @@ use hookline_core::api_key;
 use hookline_core::ids::ApiKeyId;
 use hookline_core::model::{ApiKey, KeyOwner, Scope};
 use hookline_core::ports::ApiKeyStore;
-use hookline_core::retry::RetrySchedule;
+use hookline_deliver::DeliverConfig;
+use hookline_deliver::config::ALLOW_PRIVATE_TARGETS_ENV;
 use hookline_local::LocalOptions;
 use time::OffsetDateTime;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 #[derive(Debug, Parser)]
 #[command(name = "hookline", version, about = "Operate hookline: run the local stack, manage API keys.")]
@@ -27,17 +30,27 @@ struct Cli {
 enum Command {
     /// Run the local stack: moto as AWS, the API on 127.0.0.1, SQS pollers playing Lambda.
     ///
-    /// Uses the moto at AWS_ENDPOINT_URL if set, else starts `moto_server` on --aws-port.
+    /// Uses the moto at AWS_ENDPOINT_URL if set, else starts `moto_server` (HOOKLINE_MOTO_SERVER,
+    /// else PATH; `make tools` installs it) on --aws-port. Prints one line when ready:
+    ///
+    ///   hookline dev: ready — API on http://127.0.0.1:3000 (AWS at http://127.0.0.1:4566)
+    ///
+    /// From another shell, `AWS_ENDPOINT_URL=<the AWS URL above> hookline keys create …` mints
+    /// keys this stack accepts.
+    ///
     /// Reads HOOKLINE_RETRY_SCHEDULE, HOOKLINE_DELIVERY_TIMEOUT_SECONDS, HOOKLINE_RETENTION_DAYS
-    /// and HOOKLINE_ALLOW_PRIVATE_TARGETS (default true here: http and loopback targets allowed).
+    /// and HOOKLINE_ALLOW_PRIVATE_TARGETS (default true here only: http and loopback subscriber
+    /// URLs are allowed). Logs go to stderr (RUST_LOG, default info). Ctrl-C or SIGTERM stops it
+    /// cleanly.
     Dev {
-        /// The API port.
+        /// The API port on 127.0.0.1.
         #[arg(long, env = "HOOKLINE_PORT", default_value_t = 3000)]
         port: u16,
-        /// The port of the moto server this command starts (when AWS_ENDPOINT_URL is unset).
-        #[arg(long, default_value_t = 4566)]
-        aws_port: u16,
-        /// Log warnings and errors only.
+        /// The port of the moto server this command starts when AWS_ENDPOINT_URL is unset
+        /// [default: 4566, or any free port if 4566 is taken].
+        #[arg(long)]
+        aws_port: Option<u16>,
+        /// No line per request or batch; warnings and errors only (unless RUST_LOG says otherwise).
         #[arg(long)]
         quiet: bool,
     },
@@ -52,8 +65,14 @@ enum Command {
 enum KeysCommand {
     /// Mint a key and print it alone on the last line of stdout; it is shown only once.
     ///
-    /// Stores it in the table HOOKLINE_TABLE (default `hookline`) of whatever AWS_ENDPOINT_URL /
-    /// AWS credentials point at — for the local stack, AWS_ENDPOINT_URL=http://127.0.0.1:4566.
+    /// Stores only its SHA-256, in the table HOOKLINE_TABLE (default `hookline`) of whatever
+    /// AWS_ENDPOINT_URL and the AWS credentials point at. For `hookline dev`, set
+    /// AWS_ENDPOINT_URL to the AWS URL its ready line printed (http://127.0.0.1:4566 by default):
+    ///
+    ///   AWS_ENDPOINT_URL=http://127.0.0.1:4566 hookline keys create --tenant acme --scopes publish,manage
+    ///
+    /// With AWS_ENDPOINT_URL set and no region or credentials configured, us-east-1 and dummy
+    /// credentials are used (the emulator accepts any).
     Create {
         /// The tenant the key belongs to, or `*` for a platform key that publishes for any tenant.
         #[arg(long)]
@@ -65,57 +84,84 @@ enum KeysCommand {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(cli.command, Command::Dev { quiet: true, .. } | Command::Keys { .. });
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| if quiet { "warn" } else { "info" }.to_owned());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    match cli.command {
-        Command::Dev { port, aws_port, .. } => dev(port, aws_port).await,
+    let result = match cli.command {
+        Command::Dev { port, aws_port, quiet } => dev(port, aws_port, quiet).await,
         Command::Keys { command: KeysCommand::Create { tenant, scopes } } => create_key(&tenant, &scopes).await,
+    };
+    // The error chain in one line, without a backtrace: these are operator mistakes, not bugs.
+    if let Err(error) = result {
+        eprintln!("hookline: {error:#}");
+        return ExitCode::FAILURE;
     }
+    ExitCode::SUCCESS
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(text) => text.trim().parse().map_err(|e| anyhow::anyhow!("environment variable {name}: {e}")),
-    }
-}
-
-async fn dev(port: u16, aws_port: u16) -> anyhow::Result<()> {
-    let options = LocalOptions {
+/// The stack's settings from the environment, read the way the deliver function reads them,
+/// except that private targets are allowed unless HOOKLINE_ALLOW_PRIVATE_TARGETS says otherwise.
+fn dev_options(port: u16, aws_port: Option<u16>, quiet: bool) -> anyhow::Result<LocalOptions> {
+    let deliver = DeliverConfig::from_env()?;
+    let private_targets_set = std::env::var(ALLOW_PRIVATE_TARGETS_ENV).is_ok_and(|value| !value.trim().is_empty());
+    Ok(LocalOptions {
         port,
         aws_port,
-        endpoint: std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty()),
-        retry_schedule: env_or("HOOKLINE_RETRY_SCHEDULE", RetrySchedule::default())?,
-        delivery_timeout: Duration::from_secs(env_or("HOOKLINE_DELIVERY_TIMEOUT_SECONDS", 15u64)?),
-        allow_private_targets: env_or("HOOKLINE_ALLOW_PRIVATE_TARGETS", true)?,
+        endpoint: std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.trim().is_empty()),
+        retry_schedule: deliver.schedule,
+        delivery_timeout: deliver.timeout,
+        allow_private_targets: if private_targets_set { deliver.allow_private_targets } else { true },
         retention: hookline_aws::resources::retention_from_env()?,
+        quiet,
         ..LocalOptions::default()
+    })
+}
+
+async fn dev(port: u16, aws_port: Option<u16>, quiet: bool) -> anyhow::Result<()> {
+    let options = dev_options(port, aws_port, quiet)?;
+    // Listen for signals before moto starts: a Ctrl-C while starting must still stop it (it runs
+    // in its own process group and is killed when its handle drops).
+    let mut stop = StopSignals::install()?;
+    let stack = tokio::select! {
+        stack = hookline_local::start(options) => stack?,
+        () = stop.recv() => {
+            eprintln!("hookline dev: stopped while starting");
+            return Ok(());
+        }
     };
-    let stack = hookline_local::start(options).await?;
     println!("hookline dev: ready — API on {} (AWS at {})", stack.api_url(), stack.endpoint());
-    wait_for_stop().await;
+    stop.recv().await;
     eprintln!("hookline dev: stopping");
     stack.shutdown().await;
+    eprintln!("hookline dev: stopped");
     Ok(())
 }
 
-async fn wait_for_stop() {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Ctrl-C, SIGTERM, and SIGHUP (a closed terminal should not leave moto running).
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        let listen = |kind| signal(kind).context("listening for stop signals");
+        Ok(Self {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+            hangup: listen(SignalKind::hangup())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
     }
 }
 
@@ -128,11 +174,23 @@ async fn create_key(tenant: &str, scopes: &[String]) -> anyhow::Result<()> {
     if parsed.is_empty() {
         bail!("--scopes needs at least one of publish, manage");
     }
-    let config = match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(endpoint) if !endpoint.is_empty() => hookline_local::emulator_config(&endpoint).await,
-        _ => hookline_aws::sdk_config().await,
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.trim().is_empty());
+    let (config, place) = match &endpoint {
+        Some(endpoint) => (
+            hookline_local::emulator_config(endpoint).await,
+            format!("at {endpoint} (is `hookline dev` running there?)"),
+        ),
+        None => (
+            hookline_aws::sdk_config().await,
+            format!(
+                "on AWS (AWS_ENDPOINT_URL is not set; for the local stack use \
+                 AWS_ENDPOINT_URL=http://127.0.0.1:{})",
+                hookline_local::DEFAULT_AWS_PORT
+            ),
+        ),
     };
-    let table = std::env::var("HOOKLINE_TABLE").unwrap_or_else(|_| "hookline".to_owned());
+    let table =
+        std::env::var("HOOKLINE_TABLE").ok().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "hookline".to_owned());
     // Keys never expire by TTL; retention applies to events and attempts only.
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &table, Duration::ZERO);
     let minted = api_key::mint();
@@ -144,7 +202,7 @@ async fn create_key(tenant: &str, scopes: &[String]) -> anyhow::Result<()> {
         created_at: OffsetDateTime::now_utc(),
         revoked_at: None,
     };
-    store.create(&key).await.with_context(|| format!("storing the key in table `{table}` (is the stack running?)"))?;
+    store.create(&key).await.with_context(|| format!("storing the key in table `{table}` {place}"))?;
     let scope_names: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
     eprintln!(
         "created API key {} for {} with scopes {}; store it now, it is not shown again",
@@ -158,4 +216,35 @@ async fn create_key(tenant: &str, scopes: &[String]) -> anyhow::Result<()> {
     );
     println!("{}", minted.text);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn keys_create_takes_a_platform_tenant_and_comma_separated_scopes() {
+        let cli = Cli::try_parse_from(["hookline", "keys", "create", "--tenant", "*", "--scopes", "publish,manage"])
+            .expect("parses");
+        let Command::Keys { command: KeysCommand::Create { tenant, scopes } } = cli.command else {
+            panic!("keys create");
+        };
+        assert_eq!((tenant.as_str(), scopes), ("*", vec!["publish".to_owned(), "manage".to_owned()]));
+        assert!(Cli::try_parse_from(["hookline", "keys", "create", "--tenant", "acme"]).is_err(), "scopes required");
+    }
+
+    #[test]
+    fn dev_uses_port_4566_for_moto_unless_told_otherwise() {
+        let cli = Cli::try_parse_from(["hookline", "dev", "--port", "0", "--quiet"]).expect("parses");
+        assert!(matches!(cli.command, Command::Dev { port: 0, aws_port: None, quiet: true }));
+        let cli = Cli::try_parse_from(["hookline", "dev", "--aws-port", "5000"]).expect("parses");
+        assert!(matches!(cli.command, Command::Dev { aws_port: Some(5000), .. }));
+    }
 }

@@ -7,13 +7,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
 use axum::Router;
 use axum::body::{Body as AxumBody, to_bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, Request, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::response::Response;
 use base64::Engine;
+use futures::FutureExt;
 use hookline_authorizer::AuthorizerError;
+use hookline_core::model::ApiKey;
 use hookline_http::{ApiError, CallerContext};
 use lambda_http::Body as LambdaBody;
 use tokio::net::TcpListener;
@@ -31,7 +37,8 @@ enum Function {
     Subscriptions,
 }
 
-/// The routes of `template.yaml`: resource template and the function behind it.
+/// The routes of the design's API (`template.yaml` declares the same): resource template and the
+/// function behind it.
 const ROUTES: &[(&str, Function)] = &[
     ("/v1/events", Function::Ingest),
     ("/v1/event-types", Function::Ingest),
@@ -39,6 +46,7 @@ const ROUTES: &[(&str, Function)] = &[
     ("/v1/subscriptions/{id}", Function::Subscriptions),
     ("/v1/subscriptions/{id}/rotate-secret", Function::Subscriptions),
     ("/v1/subscriptions/{id}/attempts", Function::Subscriptions),
+    ("/v1/subscriptions/{id}/replay", Function::Subscriptions),
 ];
 
 /// Finds the route a path belongs to, with its path parameters.
@@ -64,8 +72,15 @@ fn match_route(path: &str) -> Option<(&'static str, Function, HashMap<String, St
     })
 }
 
-pub(crate) async fn serve(listener: TcpListener, handlers: Arc<Handlers>, mut stop: watch::Receiver<bool>) {
-    let app = Router::new().fallback(gateway).with_state(handlers);
+/// What every request needs: the handlers, and whether to log one line per request.
+#[derive(Clone)]
+pub(crate) struct Gateway {
+    pub(crate) handlers: Arc<Handlers>,
+    pub(crate) quiet: bool,
+}
+
+pub(crate) async fn serve(listener: TcpListener, gateway: Gateway, mut stop: watch::Receiver<bool>) {
+    let app = Router::new().fallback(access_log).with_state(gateway);
     let shutdown = async move {
         while !*stop.borrow() {
             if stop.changed().await.is_err() {
@@ -82,12 +97,27 @@ fn error(error: ApiError) -> Response {
     lambda_to_axum(error.into_response())
 }
 
-async fn gateway(State(handlers): State<Arc<Handlers>>, request: Request<AxumBody>) -> Response {
+/// Answers one request and logs it (method, path, status, time; never bodies or keys).
+async fn access_log(State(gateway): State<Gateway>, request: Request<AxumBody>) -> Response {
+    let started = Instant::now();
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = answer(&gateway.handlers, request).await;
+    let (status, elapsed_ms) = (response.status().as_u16(), started.elapsed().as_millis());
+    if gateway.quiet {
+        tracing::debug!(%method, path, status, elapsed_ms, "api");
+    } else {
+        tracing::info!(%method, path, status, elapsed_ms, "api");
+    }
+    response
+}
+
+/// What API Gateway does: route, authorize, build the proxy event, invoke, map the answer back.
+async fn answer(handlers: &Handlers, request: Request<AxumBody>) -> Response {
     let (parts, body) = request.into_parts();
     let Some((resource, function, params)) = match_route(parts.uri.path()) else {
         return error(ApiError::not_found("no such route"));
     };
-    let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+    let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let key = match handlers.authorizer.resolve(authorization).await {
         Ok(key) => key,
         Err(AuthorizerError::Unauthorized) => return error(ApiError::unauthorized()),
@@ -96,19 +126,54 @@ async fn gateway(State(handlers): State<Arc<Handlers>>, request: Request<AxumBod
             return error(ApiError::unavailable());
         }
     };
+    let declared_length =
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared_length.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return error(ApiError::too_large(MAX_BODY_BYTES));
+    }
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return error(ApiError::too_large(MAX_BODY_BYTES));
     };
 
-    let mut authorizer = CallerContext::for_key(&key);
+    let event = proxy_event(&parts, resource, &params, &key, &bytes);
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(request) => request,
+        Err(err) => {
+            tracing::error!(error = %err, "could not build the API Gateway event");
+            return error(ApiError::internal());
+        }
+    };
+    let invocation = match function {
+        Function::Ingest => AssertUnwindSafe(handlers.ingest.handle(request)).catch_unwind().await,
+        Function::Subscriptions => AssertUnwindSafe(handlers.subscriptions.handle(request)).catch_unwind().await,
+    };
+    match invocation {
+        Ok(response) => lambda_to_axum(response),
+        // A crashed invocation: API Gateway answers 502.
+        Err(_) => {
+            tracing::error!(resource, "the function panicked");
+            error(ApiError::new(StatusCode::BAD_GATEWAY, "bad_gateway", "the function failed; see the stack's log"))
+        }
+    }
+}
+
+/// The REST API proxy event API Gateway sends, with the authorizer's context.
+fn proxy_event(
+    parts: &Parts,
+    resource: &str,
+    params: &HashMap<String, String>,
+    key: &ApiKey,
+    bytes: &[u8],
+) -> serde_json::Value {
+    let mut authorizer = CallerContext::for_key(key);
     authorizer.insert("principalId".into(), key.id.to_string().into());
-    let (body, is_base64) = match std::str::from_utf8(&bytes) {
+    let (body, is_base64) = match std::str::from_utf8(bytes) {
         Ok(text) => (serde_json::Value::String(text.to_owned()), false),
-        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&bytes).into(), true),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(bytes).into(), true),
     };
     let (query, multi_query) = query_maps(parts.uri.query());
     let (headers, multi_headers) = header_maps(&parts.headers);
-    let event = serde_json::json!({
+    serde_json::json!({
         "resource": resource,
         "path": parts.uri.path(),
         "httpMethod": parts.method.as_str(),
@@ -123,27 +188,17 @@ async fn gateway(State(handlers): State<Arc<Handlers>>, request: Request<AxumBod
             "httpMethod": parts.method.as_str(),
             "path": parts.uri.path(),
             "stage": "local",
-            "requestId": hookline_core::ids::AttemptId::generate().to_string(),
+            "requestId": ulid::Ulid::generate().to_string(),
+            "requestTimeEpoch": time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
             "accountId": "123456789012",
             "apiId": "local",
+            "protocol": "HTTP/1.1",
             "identity": {"sourceIp": "127.0.0.1"},
             "authorizer": authorizer,
         },
         "body": if bytes.is_empty() { serde_json::Value::Null } else { body },
         "isBase64Encoded": is_base64,
-    });
-    let request = match lambda_http::request::from_str(&event.to_string()) {
-        Ok(request) => request,
-        Err(err) => {
-            tracing::error!(error = %err, "could not build the API Gateway event");
-            return error(ApiError::internal());
-        }
-    };
-    let response = match function {
-        Function::Ingest => handlers.ingest.handle(request).await,
-        Function::Subscriptions => handlers.subscriptions.handle(request).await,
-    };
-    lambda_to_axum(response)
+    })
 }
 
 fn query_maps(query: Option<&str>) -> (serde_json::Value, serde_json::Value) {
@@ -168,19 +223,12 @@ fn header_maps(headers: &HeaderMap) -> (serde_json::Value, serde_json::Value) {
     (single.into(), serde_json::json!(multi))
 }
 
+/// The function's answer as the client gets it: status, every header (repeated ones too), body.
 fn lambda_to_axum(response: lambda_http::Response<LambdaBody>) -> Response {
     let (parts, body) = response.into_parts();
-    let bytes = match body {
-        LambdaBody::Empty => Vec::new(),
-        LambdaBody::Text(text) => text.into_bytes(),
-        LambdaBody::Binary(bytes) => bytes,
-        _ => Vec::new(),
-    };
-    let mut out = (StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), bytes)
-        .into_response();
-    for (name, value) in &parts.headers {
-        out.headers_mut().insert(name.clone(), value.clone());
-    }
+    let mut out = Response::new(AxumBody::from(body.as_ref().to_vec()));
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = parts.headers;
     out
 }
 

@@ -1,11 +1,13 @@
 //! The local stack: hookline end to end on a laptop, offline.
 //!
-//! - [`moto`]: the AWS emulator, started as a child process unless an endpoint is given.
-//! - [`gateway`]: plays API Gateway — routes on the resource templates of `template.yaml`, runs
-//!   the authorizer, builds the REST proxy event and calls the same handler the Lambda runs.
+//! - [`moto`]: the AWS emulator, started as a child process (port 4566 unless taken) unless an
+//!   endpoint is given.
+//! - [`gateway`]: plays API Gateway — routes on the API's resource templates, runs the
+//!   authorizer, builds the REST proxy event and calls the same handler the Lambda runs; bodies
+//!   over Lambda's 6 MB are refused, a panicking handler is a 502.
 //! - [`mapping`]: plays Lambda's SQS event-source mapping — long polls, batches of up to 10,
 //!   deletes only what the handler did not report as failed, leaves failures to their
-//!   visibility timeout and the queue's redrive policy.
+//!   visibility timeout and the queue's redrive policy; SQS errors are retried with backoff.
 //!
 //! The queues and table are created by the same code the tests use, with the template's
 //! settings, so what runs here is the shape that deploys.
@@ -32,23 +34,29 @@ use hookline_subscriptions::{Subscriptions, SubscriptionsConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use moto::MotoProcess;
+pub use moto::{DEFAULT_AWS_PORT, MotoProcess};
 
 /// How to run the local stack.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
     /// The API port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
-    /// An AWS endpoint (moto) to use; `None` starts `moto_server` on `aws_port`.
+    /// An AWS endpoint (moto) to use; `None` starts `moto_server` (from `HOOKLINE_MOTO_SERVER`,
+    /// else `PATH`) on `aws_port`.
     pub endpoint: Option<String>,
-    /// The port of the moto this stack starts itself; 0 picks a free one.
-    pub aws_port: u16,
+    /// The port of the moto this stack starts itself: `None` is [`DEFAULT_AWS_PORT`] unless it
+    /// is taken (then any free port), `Some(0)` any free port, `Some(port)` exactly that one.
+    pub aws_port: Option<u16>,
     pub retry_schedule: RetrySchedule,
     pub delivery_timeout: Duration,
     /// Local mode delivers to `http` and loopback targets unless told otherwise.
     pub allow_private_targets: bool,
+    /// How long the event log and the attempt log keep their records.
     pub retention: Duration,
+    /// The queues' redrive count and visibility timeout (the template's by default).
     pub queue_settings: QueueSettings,
+    /// Per-request and per-batch log lines at debug rather than info.
+    pub quiet: bool,
 }
 
 impl Default for LocalOptions {
@@ -56,12 +64,13 @@ impl Default for LocalOptions {
         Self {
             port: 3000,
             endpoint: None,
-            aws_port: 4566,
+            aws_port: None,
             retry_schedule: RetrySchedule::default(),
             delivery_timeout: Duration::from_secs(15),
             allow_private_targets: true,
             retention: Duration::from_secs(30 * 86_400),
             queue_settings: QueueSettings::default(),
+            quiet: false,
         }
     }
 }
@@ -110,6 +119,14 @@ impl RunningStack {
         if let Some(mut moto) = self.moto.take() {
             moto.stop().await;
         }
+    }
+}
+
+impl Drop for RunningStack {
+    /// A stack dropped without [`RunningStack::shutdown`] still stops its tasks (moto, if it
+    /// started one, is killed with its handle).
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }
 
@@ -171,25 +188,27 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<RunningStack> {
         )?,
     });
 
-    let (stop, stopped) = watch::channel(false);
+    // Everything that can fail comes before the first task starts.
+    let events_source = mapping::Source::new(sqs.clone(), &resources.events_queue_url, options.quiet).await?;
+    let deliveries_source = mapping::Source::new(sqs.clone(), &resources.deliveries_queue_url, options.quiet).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
-        .with_context(|| format!("binding the API to 127.0.0.1:{}", options.port))?;
+        .with_context(|| format!("binding the API to 127.0.0.1:{} (HOOKLINE_PORT / --port)", options.port))?;
     let api = listener.local_addr()?;
-    let mut tasks = vec![tokio::spawn(gateway::serve(listener, handlers.clone(), stopped.clone()))];
 
-    let events = mapping::Source::new(sqs.clone(), &resources.events_queue_url).await?;
+    let (stop, stopped) = watch::channel(false);
+    let gateway = gateway::Gateway { handlers: handlers.clone(), quiet: options.quiet };
+    let mut tasks = vec![tokio::spawn(gateway::serve(listener, gateway, stopped.clone()))];
     let fanout_handlers = handlers.clone();
-    tasks.push(tokio::spawn(mapping::poll(events, stopped.clone(), move |batch| {
+    tasks.push(tokio::spawn(mapping::poll(events_source, stopped.clone(), move |batch| {
         let handlers = fanout_handlers.clone();
         async move { handlers.fanout.handle(batch).await }
     })));
     // Lambda scales consumers with the backlog; two pollers let a slow subscriber not hold up
     // every other delivery.
     for _ in 0..2 {
-        let deliveries = mapping::Source::new(sqs.clone(), &resources.deliveries_queue_url).await?;
         let deliver_handlers = handlers.clone();
-        tasks.push(tokio::spawn(mapping::poll(deliveries, stopped.clone(), move |batch| {
+        tasks.push(tokio::spawn(mapping::poll(deliveries_source.clone(), stopped.clone(), move |batch| {
             let handlers = deliver_handlers.clone();
             async move { handlers.deliver.handle(batch).await }
         })));
