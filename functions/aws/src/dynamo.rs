@@ -5,6 +5,7 @@
 //! | subscription | `T#<tenant>` | `SUB#<sub_id>` | | |
 //! | event | `T#<tenant>#EVT` | `<evt_id>` | | `expires_at` |
 //! | attempt | `T#<tenant>#ATT#<sub_id>` | `<att_id>` | | `expires_at` |
+//! | delivered marker | `T#<tenant>#DLV#<sub_id>` | `<evt_id>[#<rpl_id>]` | | `expires_at` |
 //! | API key | `KEY#<sha256 of key>` | `KEY` | `KEYS#<owner>` / `<key_id>` | |
 //! | API key id → hash | `KEYID#<key_id>` | `KEYID` | | |
 //!
@@ -235,6 +236,10 @@ fn attempt_pk(tenant: &TenantId, subscription: &SubscriptionId) -> String {
     format!("T#{tenant}#ATT#{subscription}")
 }
 
+fn delivered_pk(tenant: &TenantId, subscription: &SubscriptionId) -> String {
+    format!("T#{tenant}#DLV#{subscription}")
+}
+
 fn key_pk(hash: &str) -> String {
     format!("KEY#{hash}")
 }
@@ -356,6 +361,40 @@ impl AttemptLog for DynamoStore {
         cursor: Option<&str>,
     ) -> Result<Page<Attempt>, PortError> {
         self.query_page(attempt_pk(tenant, subscription), SortRange::Prefix("att_"), false, limit, cursor, "att_").await
+    }
+
+    async fn mark_delivered(
+        &self,
+        tenant: &TenantId,
+        subscription: &SubscriptionId,
+        delivery_key: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        let item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(delivered_pk(tenant, subscription))),
+            ("sk".to_owned(), AttributeValue::S(delivery_key.to_owned())),
+            ("expires_at".to_owned(), number(self.expiry(at))),
+        ]);
+        self.put(item, None, None).await
+    }
+
+    async fn was_delivered(
+        &self,
+        tenant: &TenantId,
+        subscription: &SubscriptionId,
+        delivery_key: &str,
+    ) -> Result<bool, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(delivered_pk(tenant, subscription)))
+            .key("sk", AttributeValue::S(delivery_key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("GetItem", e))?;
+        Ok(output.item.is_some_and(|item| !expired(&item, OffsetDateTime::now_utc())))
     }
 }
 

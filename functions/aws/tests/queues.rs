@@ -28,6 +28,7 @@ fn task(n: usize) -> DeliveryTask {
         attempts_made: 0,
         first_attempt_at: None,
         not_before: None,
+        replay_id: None,
     }
 }
 

@@ -173,6 +173,17 @@ async fn attempt_log_contract(log: &impl AttemptLog) {
     }
     recorded.reverse();
     assert_eq!(all, recorded);
+
+    let key = EventId::generate().to_string();
+    let replay_key = format!("{key}#rpl_01jd0000000000000000000000");
+    assert!(!log.was_delivered(&tenant("acme"), &sub, &key).await.expect("check"));
+    log.mark_delivered(&tenant("acme"), &sub, &key, OffsetDateTime::now_utc()).await.expect("mark");
+    assert!(log.was_delivered(&tenant("acme"), &sub, &key).await.expect("check"));
+    assert!(!log.was_delivered(&tenant("globex"), &sub, &key).await.expect("check"), "per tenant");
+    assert!(!log.was_delivered(&tenant("acme"), &SubscriptionId::generate(), &key).await.expect("check"), "per sub");
+    assert!(!log.was_delivered(&tenant("acme"), &sub, &replay_key).await.expect("check"), "a replay is its own");
+    let listed = log.list(&tenant("acme"), &sub, 10, None).await.expect("list");
+    assert_eq!(listed.items.len(), 5, "a delivered marker is not an attempt");
 }
 
 async fn api_key_contract(store: &impl ApiKeyStore) {

@@ -146,6 +146,13 @@ prefixed_id!(
     "att_",
     "attempt"
 );
+prefixed_id!(
+    /// One replay request: the deliveries it enqueues carry it, so a replay delivers again
+    /// what was delivered before, once.
+    ReplayId,
+    "rpl_",
+    "replay"
+);
 
 #[cfg(test)]
 mod tests {

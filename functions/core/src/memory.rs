@@ -4,7 +4,7 @@
 //! Each adapter can be switched into an outage to test what handlers do when AWS is unreachable.
 //! End-to-end tests use the real SQS and DynamoDB adapters against moto instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -227,7 +227,10 @@ impl EventLog for MemoryEventLog {
 #[derive(Debug, Default)]
 pub struct MemoryAttemptLog {
     pub outage: Outage,
+    /// Fails only [`AttemptLog::record`]: the attempt is made but cannot be written down.
+    pub record_outage: Outage,
     rows: Mutex<Vec<Attempt>>,
+    delivered: Mutex<BTreeSet<(TenantId, SubscriptionId, String)>>,
 }
 
 impl MemoryAttemptLog {
@@ -239,6 +242,7 @@ impl MemoryAttemptLog {
 impl AttemptLog for MemoryAttemptLog {
     async fn record(&self, attempt: &Attempt) -> Result<(), PortError> {
         self.outage.check()?;
+        self.record_outage.check()?;
         lock(&self.rows).push(attempt.clone());
         Ok(())
     }
@@ -260,6 +264,28 @@ impl AttemptLog for MemoryAttemptLog {
             .collect();
         own.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(page_of(own.into_iter(), limit, cursor))
+    }
+
+    async fn mark_delivered(
+        &self,
+        tenant: &TenantId,
+        subscription: &SubscriptionId,
+        delivery_key: &str,
+        _at: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        self.outage.check()?;
+        lock(&self.delivered).insert((tenant.clone(), subscription.clone(), delivery_key.to_owned()));
+        Ok(())
+    }
+
+    async fn was_delivered(
+        &self,
+        tenant: &TenantId,
+        subscription: &SubscriptionId,
+        delivery_key: &str,
+    ) -> Result<bool, PortError> {
+        self.outage.check()?;
+        Ok(lock(&self.delivered).contains(&(tenant.clone(), subscription.clone(), delivery_key.to_owned())))
     }
 }
 

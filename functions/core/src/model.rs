@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::ids::{ApiKeyId, AttemptId, EventId, SubscriptionId};
+use crate::ids::{ApiKeyId, AttemptId, EventId, ReplayId, SubscriptionId};
 use crate::signing::WebhookSecret;
 
 /// A tenant of the platform, as named by producers in `data.tenant`.
@@ -164,6 +164,21 @@ pub struct DeliveryTask {
     /// Do not attempt before this time. Lets a retry wait longer than one SQS delay allows.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub not_before: Option<OffsetDateTime>,
+    /// Set on tasks a replay enqueued: they deliver again what was already delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_id: Option<ReplayId>,
+}
+
+impl DeliveryTask {
+    /// What duplicate suppression remembers once the task is delivered: the event id, and the
+    /// replay id for a replay. Two copies of one task share it; a replay does not share it with
+    /// the original delivery.
+    pub fn delivery_key(&self) -> String {
+        match &self.replay_id {
+            Some(replay) => format!("{}#{replay}", self.event.id),
+            None => self.event.id.to_string(),
+        }
+    }
 }
 
 /// What the deliveries queue carries. Tagged and versioned like [`EventMessage`].

@@ -119,6 +119,24 @@ pub trait AttemptLog: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Page<Attempt>, PortError>> + Send;
+
+    /// Remembers that the task with this [`DeliveryTask::delivery_key`] was delivered to the
+    /// subscription (kept as long as attempts are).
+    fn mark_delivered(
+        &self,
+        tenant: &TenantId,
+        subscription: &SubscriptionId,
+        delivery_key: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Whether [`AttemptLog::mark_delivered`] was called for it.
+    fn was_delivered(
+        &self,
+        tenant: &TenantId,
+        subscription: &SubscriptionId,
+        delivery_key: &str,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
 
 /// API keys, found by the SHA-256 of the presented key.

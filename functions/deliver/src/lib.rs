@@ -64,6 +64,8 @@ pub enum RecordError {
     DeadLetter(PortError),
     #[error("disabling the subscription failed: {0}")]
     Disable(PortError),
+    #[error("checking whether the task was delivered already failed: {0}")]
+    CheckDelivered(PortError),
 }
 
 /// How a record was finished.
@@ -75,6 +77,9 @@ pub enum Finished {
     SubscriptionDisabled,
     /// The task is not due yet and went back on the queue.
     Deferred { until: OffsetDateTime },
+    /// This task (a copy SQS handed out twice, or a retry racing a late success) was delivered
+    /// already; it is not POSTed again.
+    AlreadyDelivered,
     /// An attempt was made and recorded.
     Attempted(AttemptOutcome),
 }
@@ -162,6 +167,7 @@ where
                 Ok(Finished::SubscriptionGone) => tracing::warn!("subscription no longer exists; delivery dropped"),
                 Ok(Finished::SubscriptionDisabled) => tracing::info!("subscription is disabled; delivery skipped"),
                 Ok(Finished::Deferred { until }) => tracing::info!(%until, "not due yet; re-enqueued"),
+                Ok(Finished::AlreadyDelivered) => tracing::info!("delivered already; duplicate suppressed"),
                 // The attempt itself was logged when it was made.
                 Ok(Finished::Attempted(_)) => {}
                 Err(error) => tracing::error!(%error, "delivery record failed; SQS will hand it back"),
@@ -188,6 +194,14 @@ where
             let delay = client::sqs_delay((until - now).unsigned_abs());
             self.queue.enqueue(&[ScheduledTask { task, delay }]).await.map_err(RecordError::Enqueue)?;
             return Ok(Finished::Deferred { until });
+        }
+        let delivered = self
+            .attempts
+            .was_delivered(&task.event.tenant, &task.subscription_id, &task.delivery_key())
+            .await
+            .map_err(RecordError::CheckDelivered)?;
+        if delivered {
+            return Ok(Finished::AlreadyDelivered);
         }
         self.attempt(task, subscription).await.map(Finished::Attempted)
     }
@@ -244,7 +258,16 @@ where
         self.attempts.record(&row).await.map_err(RecordError::RecordAttempt)?;
 
         match next {
-            Next::Done => {}
+            Next::Done => {
+                // Without the marker a second copy of this task would be POSTed again, which
+                // at-least-once allows; the delivery itself stands, so a failure here only warns.
+                let key = task.delivery_key();
+                if let Err(error) =
+                    self.attempts.mark_delivered(&task.event.tenant, &task.subscription_id, &key, at).await
+                {
+                    tracing::warn!(%error, "could not record the delivery for duplicate suppression");
+                }
+            }
             Next::Disable => self.disable(subscription, at).await.map_err(RecordError::Disable)?,
             Next::Retry { delay, at: not_before } => {
                 let retry = DeliveryTask {

@@ -73,6 +73,7 @@ fn task(sub: &Subscription, attempts_made: u32) -> DeliveryTask {
         attempts_made,
         first_attempt_at: None,
         not_before: None,
+        replay_id: None,
     }
 }
 
@@ -161,6 +162,54 @@ async fn a_2xx_is_one_signed_post_of_the_envelope_recorded_as_delivered() {
     assert_eq!(attempt.event_type, task.event.event_type);
     assert!(handler.queue().enqueued().is_empty());
     assert!(handler.dead_letters().letters().is_empty());
+}
+
+#[tokio::test]
+async fn a_second_copy_of_a_delivered_task_is_not_posted_again_but_a_replay_is() {
+    let receiver = TestReceiver::start().await.expect("receiver");
+    let sub = subscription(&receiver.url());
+    let handler = handler_for(&sub, local()).await;
+    let task = task(&sub, 0);
+
+    assert!(deliver(&handler, &task).await.is_empty());
+    // SQS hands the same message out again (a visibility timeout ran out mid-delivery), and a
+    // retry of an attempt whose 2xx arrived late comes round too.
+    assert!(deliver(&handler, &task).await.is_empty());
+    assert!(deliver(&handler, &DeliveryTask { attempts_made: 1, ..task.clone() }).await.is_empty());
+    assert_eq!(receiver.requests().len(), 1, "one POST for one (event, subscription)");
+    assert_eq!(only_attempt(&handler).outcome, AttemptOutcome::Delivered);
+
+    // A replay asks for the event again, once.
+    let replay = DeliveryTask { replay_id: Some(hookline_core::ids::ReplayId::generate()), ..task.clone() };
+    assert!(deliver(&handler, &replay).await.is_empty());
+    assert!(deliver(&handler, &replay).await.is_empty());
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2, "the replay is delivered once");
+    assert_eq!(requests[1].header("webhook-id"), Some(task.event.id.as_str()), "same webhook-id on replay");
+}
+
+#[tokio::test]
+async fn a_failed_attempt_does_not_count_as_delivered() {
+    let receiver = TestReceiver::start().await.expect("receiver");
+    receiver.script([Reply::status(503)]);
+    let sub = subscription(&receiver.url());
+    let handler = handler_for(&sub, local()).await;
+    let task = task(&sub, 0);
+
+    assert!(deliver(&handler, &task).await.is_empty());
+    assert!(deliver(&handler, &DeliveryTask { attempts_made: 1, ..task.clone() }).await.is_empty());
+    assert_eq!(receiver.requests().len(), 2, "the retry is POSTed");
+}
+
+#[tokio::test]
+async fn an_attempt_log_outage_before_posting_hands_the_record_back_without_a_request() {
+    let receiver = TestReceiver::start().await.expect("receiver");
+    let sub = subscription(&receiver.url());
+    let handler = handler_for(&sub, local()).await;
+    handler.attempts().outage.set(true);
+
+    assert_eq!(deliver(&handler, &task(&sub, 0)).await, vec!["m1".to_owned()]);
+    assert!(receiver.requests().is_empty(), "nothing is POSTed while duplicates cannot be checked");
 }
 
 #[tokio::test]
@@ -481,9 +530,10 @@ async fn an_attempt_log_outage_hands_the_record_back_without_scheduling_anything
     receiver.set_default(Reply::status(500));
     let sub = subscription(&receiver.url());
     let handler = handler_for(&sub, local()).await;
-    handler.attempts().outage.set(true);
+    handler.attempts().record_outage.set(true);
 
     assert_eq!(deliver(&handler, &task(&sub, 0)).await, ["m1"]);
+    assert_eq!(receiver.requests().len(), 1, "the attempt was made");
     // SQS redelivers the original; a retry task as well would double the deliveries.
     assert!(handler.queue().enqueued().is_empty());
 }

@@ -126,6 +126,7 @@ impl<S: SubscriptionStore, D: DeliveryQueue> Fanout<S, D> {
                     attempts_made: 0,
                     first_attempt_at: None,
                     not_before: None,
+                    replay_id: None,
                 })
             })
             .collect();
