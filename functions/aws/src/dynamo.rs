@@ -6,6 +6,7 @@
 //! | event | `T#<tenant>#EVT` | `<evt_id>` | | `expires_at` |
 //! | attempt | `T#<tenant>#ATT#<sub_id>` | `<att_id>` | | `expires_at` |
 //! | delivered marker | `T#<tenant>#DLV#<sub_id>` | `<evt_id>[#<rpl_id>]` | | `expires_at` |
+//! | idempotency key | `IDEM#<owner>#<key>` | `IDEM` | | `expires_at` (24 h) |
 //! | API key | `KEY#<sha256 of key>` | `KEY` | `KEYS#<owner>` / `<key_id>` | |
 //! | API key id → hash | `KEYID#<key_id>` | `KEYID` | | |
 //!
@@ -24,9 +25,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hookline_core::error::PortError;
+use hookline_core::idempotency::IdempotencyRecord;
 use hookline_core::ids::{ApiKeyId, EventId, SubscriptionId};
 use hookline_core::model::{ApiKey, Attempt, Event, KeyOwner, Subscription, TenantId};
-use hookline_core::ports::{ApiKeyStore, AttemptLog, EventLog, Page, SubscriptionStore, TimeWindow};
+use hookline_core::ports::{ApiKeyStore, AttemptLog, EventLog, IdempotencyStore, Page, SubscriptionStore, TimeWindow};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -240,6 +242,11 @@ fn delivered_pk(tenant: &TenantId, subscription: &SubscriptionId) -> String {
     format!("T#{tenant}#DLV#{subscription}")
 }
 
+fn idempotency_pk(owner: &KeyOwner, key: &str) -> String {
+    // An owner never holds `#`, so the key after it cannot make two pairs collide.
+    format!("IDEM#{}#{key}", owner.as_str())
+}
+
 fn key_pk(hash: &str) -> String {
     format!("KEY#{hash}")
 }
@@ -395,6 +402,34 @@ impl AttemptLog for DynamoStore {
             .await
             .map_err(|e| port_error("GetItem", e))?;
         Ok(output.item.is_some_and(|item| !expired(&item, OffsetDateTime::now_utc())))
+    }
+}
+
+impl DynamoStore {
+    fn idempotency_item(record: &IdempotencyRecord) -> Result<Item, PortError> {
+        let mut item = encode(idempotency_pk(&record.owner, &record.key), "IDEM".into(), record)?;
+        item.insert("expires_at".into(), number(record.expires_at().unix_timestamp()));
+        item.insert("version".into(), number(record.version));
+        Ok(item)
+    }
+}
+
+impl IdempotencyStore for DynamoStore {
+    async fn claim(&self, record: &IdempotencyRecord) -> Result<(), PortError> {
+        let item = Self::idempotency_item(record)?;
+        let now = HashMap::from([(":now".to_owned(), number(OffsetDateTime::now_utc().unix_timestamp()))]);
+        // An expired record DynamoDB has not deleted yet does not hold the key.
+        self.put(item, Some("attribute_not_exists(pk) OR expires_at <= :now"), Some(now)).await
+    }
+
+    async fn get(&self, owner: &KeyOwner, key: &str) -> Result<Option<IdempotencyRecord>, PortError> {
+        Ok(self.get_doc(idempotency_pk(owner, key), "IDEM".into()).await?.map(|(record, _)| record))
+    }
+
+    async fn replace(&self, record: &IdempotencyRecord) -> Result<(), PortError> {
+        let item = Self::idempotency_item(record)?;
+        let previous = HashMap::from([(":v".to_owned(), number(record.version.saturating_sub(1)))]);
+        self.put(item, Some("version = :v"), Some(previous)).await
     }
 }
 

@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use hookline_aws::DynamoStore;
 use hookline_core::error::PortError;
+use hookline_core::idempotency::{self, IdempotencyRecord, IdempotencyState, request_hash};
 use hookline_core::ids::{ApiKeyId, AttemptId, EventId, SubscriptionId};
-use hookline_core::memory::{MemoryApiKeyStore, MemoryAttemptLog, MemoryEventLog, MemorySubscriptionStore};
+use hookline_core::memory::{
+    MemoryApiKeyStore, MemoryAttemptLog, MemoryEventLog, MemoryIdempotencyStore, MemorySubscriptionStore,
+};
 use hookline_core::model::{
     ApiKey, Attempt, AttemptOutcome, Event, KeyOwner, Scope, SecretEntry, Subscription, TenantId,
 };
-use hookline_core::ports::{ApiKeyStore, AttemptLog, EventLog, SubscriptionStore, TimeWindow};
+use hookline_core::ports::{ApiKeyStore, AttemptLog, EventLog, IdempotencyStore, SubscriptionStore, TimeWindow};
 use hookline_core::signing::WebhookSecret;
 use hookline_testkit::TestAws;
 use time::OffsetDateTime;
@@ -186,6 +189,32 @@ async fn attempt_log_contract(log: &impl AttemptLog) {
     assert_eq!(listed.items.len(), 5, "a delivered marker is not an attempt");
 }
 
+async fn idempotency_contract(store: &impl IdempotencyStore) {
+    let acme: KeyOwner = "acme".parse().expect("owner");
+    let globex: KeyOwner = "globex".parse().expect("owner");
+    let now = OffsetDateTime::now_utc();
+    let first =
+        IdempotencyRecord::claim(acme.clone(), "order-1".into(), request_hash(b"{}"), vec![EventId::generate()], now);
+    store.claim(&first).await.expect("claim");
+    assert!(matches!(store.claim(&first).await, Err(PortError::Conflict(_))), "one claim per key");
+    assert_eq!(store.get(&acme, "order-1").await.expect("get"), Some(first.clone()));
+    assert_eq!(store.get(&globex, "order-1").await.expect("get"), None, "keys are per owner");
+    let theirs = IdempotencyRecord { owner: globex.clone(), ..first.clone() };
+    store.claim(&theirs).await.expect("another owner may use the same key");
+
+    let done = first.next(IdempotencyState::Complete { status: 202, body: serde_json::json!({"id": "evt_x"}) });
+    store.replace(&done).await.expect("replace");
+    assert_eq!(store.get(&acme, "order-1").await.expect("get"), Some(done.clone()));
+    assert!(matches!(store.replace(&done).await, Err(PortError::Conflict(_))), "a stale version loses");
+
+    let old = now - idempotency::WINDOW - time::Duration::seconds(1);
+    let stale = IdempotencyRecord::claim(acme.clone(), "order-2".into(), request_hash(b"[]"), Vec::new(), old);
+    store.claim(&stale).await.expect("claim");
+    assert_eq!(store.get(&acme, "order-2").await.expect("get"), None, "expired after the window");
+    let fresh = IdempotencyRecord::claim(acme, "order-2".into(), request_hash(b"[]"), Vec::new(), now);
+    store.claim(&fresh).await.expect("an expired key may be claimed again");
+}
+
 async fn api_key_contract(store: &impl ApiKeyStore) {
     let key = ApiKey {
         id: ApiKeyId::generate(),
@@ -245,11 +274,18 @@ async fn dynamo_api_keys_keep_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamo_idempotency_keeps_the_contract() {
+    let (_aws, store) = dynamo().await;
+    idempotency_contract(&store).await;
+}
+
+#[tokio::test]
 async fn memory_doubles_keep_the_same_contract() {
     subscription_contract(&MemorySubscriptionStore::default()).await;
     event_log_contract(&MemoryEventLog::default()).await;
     attempt_log_contract(&MemoryAttemptLog::default()).await;
     api_key_contract(&MemoryApiKeyStore::default()).await;
+    idempotency_contract(&MemoryIdempotencyStore::default()).await;
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ pub mod api_key;
 pub mod catalogue;
 pub mod envelope;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod matching;
 pub mod model;

@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use time::OffsetDateTime;
 
 use crate::error::PortError;
+use crate::idempotency::IdempotencyRecord;
 use crate::ids::{ApiKeyId, EventId, SubscriptionId};
 use crate::model::{ApiKey, Attempt, DeadLetter, Event, KeyOwner, Subscription, TenantId};
 use crate::ports::{
-    ApiKeyStore, AttemptLog, DeadLetterQueue, DeliveryQueue, EventLog, EventQueue, Page, ScheduledTask,
-    SubscriptionStore, TimeWindow,
+    ApiKeyStore, AttemptLog, DeadLetterQueue, DeliveryQueue, EventLog, EventQueue, IdempotencyStore, Page,
+    ScheduledTask, SubscriptionStore, TimeWindow,
 };
 
 /// A switch that makes an adapter answer `Unavailable`, as if AWS could not be reached.
@@ -330,6 +331,50 @@ impl ApiKeyStore for MemoryApiKeyStore {
                 Ok(true)
             }
             None => Ok(false),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryIdempotencyStore {
+    pub outage: Outage,
+    rows: Mutex<BTreeMap<(String, String), IdempotencyRecord>>,
+}
+
+impl MemoryIdempotencyStore {
+    fn live(record: &IdempotencyRecord) -> bool {
+        record.expires_at() > OffsetDateTime::now_utc()
+    }
+}
+
+impl IdempotencyStore for MemoryIdempotencyStore {
+    async fn claim(&self, record: &IdempotencyRecord) -> Result<(), PortError> {
+        self.outage.check()?;
+        let mut rows = lock(&self.rows);
+        let key = (record.owner.as_str().to_owned(), record.key.clone());
+        if rows.get(&key).is_some_and(Self::live) {
+            return Err(PortError::Conflict(format!("idempotency key {} is taken", record.key)));
+        }
+        rows.insert(key, record.clone());
+        Ok(())
+    }
+
+    async fn get(&self, owner: &KeyOwner, key: &str) -> Result<Option<IdempotencyRecord>, PortError> {
+        self.outage.check()?;
+        let rows = lock(&self.rows);
+        Ok(rows.get(&(owner.as_str().to_owned(), key.to_owned())).filter(|r| Self::live(r)).cloned())
+    }
+
+    async fn replace(&self, record: &IdempotencyRecord) -> Result<(), PortError> {
+        self.outage.check()?;
+        let mut rows = lock(&self.rows);
+        let key = (record.owner.as_str().to_owned(), record.key.clone());
+        match rows.get_mut(&key) {
+            Some(stored) if stored.version + 1 == record.version => {
+                *stored = record.clone();
+                Ok(())
+            }
+            _ => Err(PortError::Conflict(format!("idempotency key {} changed meanwhile", record.key))),
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::error::PortError;
+use crate::idempotency::IdempotencyRecord;
 use crate::ids::{ApiKeyId, EventId, SubscriptionId};
 use crate::model::{ApiKey, Attempt, DeadLetter, DeliveryTask, Event, KeyOwner, Subscription, TenantId};
 
@@ -151,4 +152,22 @@ pub trait ApiKeyStore: Send + Sync {
 
     /// Mark a key revoked; `false` if no such key exists.
     fn revoke(&self, id: &ApiKeyId, at: OffsetDateTime) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
+/// Remembered publishes, by the owner of the API key and the `Idempotency-Key` they sent.
+pub trait IdempotencyStore: Send + Sync {
+    /// Store a new record; `Conflict` if a record for its owner and key exists and has not
+    /// expired.
+    fn claim(&self, record: &IdempotencyRecord) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The record for the owner and key, unless there is none or it expired.
+    fn get(
+        &self,
+        owner: &KeyOwner,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, PortError>> + Send;
+
+    /// Replace the record whose stored version is `record.version - 1`; `Conflict` if another
+    /// request replaced it first.
+    fn replace(&self, record: &IdempotencyRecord) -> impl Future<Output = Result<(), PortError>> + Send;
 }

@@ -8,12 +8,12 @@
 mod publish;
 
 use hookline_core::catalogue::Catalogue;
-use hookline_core::ports::{EventLog, EventQueue};
+use hookline_core::ports::{EventLog, EventQueue, IdempotencyStore};
 use hookline_http::{ApiError, Caller, json_response, route};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
-pub use publish::PublishLimits;
+pub use publish::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, PublishLimits};
 
 /// Ingest's configuration, read once at start.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -28,18 +28,25 @@ impl IngestConfig {
     }
 }
 
-/// The handler, generic over where events are logged and queued.
+/// The handler, generic over where events are logged and queued and where idempotency keys
+/// are remembered.
 #[derive(Debug)]
-pub struct Ingest<Q, L> {
+pub struct Ingest<Q, L, I> {
     queue: Q,
     log: L,
+    idempotency: I,
     catalogue: &'static Catalogue,
     config: IngestConfig,
 }
 
-impl<Q: EventQueue, L: EventLog> Ingest<Q, L> {
-    pub fn new(queue: Q, log: L, config: IngestConfig) -> Self {
-        Self { queue, log, catalogue: Catalogue::builtin(), config }
+impl<Q: EventQueue, L: EventLog, I: IdempotencyStore> Ingest<Q, L, I> {
+    pub fn new(queue: Q, log: L, idempotency: I, config: IngestConfig) -> Self {
+        Self { queue, log, idempotency, catalogue: Catalogue::builtin(), config }
+    }
+
+    /// Where idempotency keys are remembered (tests inspect the in-memory one).
+    pub fn idempotency(&self) -> &I {
+        &self.idempotency
     }
 
     /// The queue events are enqueued on (tests inspect the in-memory one).
@@ -64,7 +71,8 @@ impl<Q: EventQueue, L: EventLog> Ingest<Q, L> {
         match (resource.as_deref(), request.method()) {
             (Some("/v1/events"), &Method::POST) => {
                 let caller = Caller::from_request(&request)?;
-                publish::publish(self.catalogue, &self.queue, &self.log, &self.config.limits, &caller, &request).await
+                let ports = publish::Ports { queue: &self.queue, log: &self.log, idempotency: &self.idempotency };
+                publish::publish(self.catalogue, ports, &self.config.limits, &caller, &request).await
             }
             (Some("/v1/event-types"), &Method::GET) => {
                 Caller::from_request(&request)?;

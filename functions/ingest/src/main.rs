@@ -11,9 +11,12 @@ async fn main() -> Result<(), Error> {
     let config = IngestConfig::from_env()?;
     let retention = hookline_aws::resources::retention_from_env()?;
     let sdk = sdk_config().await;
+    // One table holds the event log and the idempotency keys; the store is cheap to clone.
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table, retention);
     let ingest = Ingest::new(
         SqsEventQueue::new(aws_sdk_sqs::Client::new(&sdk), resources.events_queue_url),
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table, retention),
+        store.clone(),
+        store,
         config,
     );
     let ingest = &ingest;

@@ -1,16 +1,21 @@
 //! The ingest handler with in-memory queue and log: what a producer sees, and what is (or is
 //! not) written behind it.
 
-use hookline_core::memory::{MemoryEventLog, MemoryEventQueue};
+use hookline_core::memory::{MemoryEventLog, MemoryEventQueue, MemoryIdempotencyStore};
 use hookline_core::model::Event;
 use hookline_ingest::{Ingest, IngestConfig};
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 
-type Handler = Ingest<MemoryEventQueue, MemoryEventLog>;
+type Handler = Ingest<MemoryEventQueue, MemoryEventLog, MemoryIdempotencyStore>;
 
 fn handler() -> Handler {
-    Ingest::new(MemoryEventQueue::default(), MemoryEventLog::default(), IngestConfig::default())
+    Ingest::new(
+        MemoryEventQueue::default(),
+        MemoryEventLog::default(),
+        MemoryIdempotencyStore::default(),
+        IngestConfig::default(),
+    )
 }
 
 /// An API Gateway REST proxy event, as API Gateway sends it after the authorizer ran.
@@ -248,4 +253,87 @@ fn the_sam_fixture_publishes() {
     let request = lambda_http::request::from_str(&text).expect("fixture is an API Gateway event");
     let (status, body) = answer(block_on(handler.handle(request)));
     assert_eq!(status, 202, "{body}");
+}
+
+/// A publish with an `Idempotency-Key`; the status, the body and whether it was a stored answer.
+fn publish_with_key(handler: &Handler, tenant: &str, key: &str, body: &str) -> (u16, Value, bool) {
+    let mut request = request("POST", "/v1/events", tenant, "publish", Some(body));
+    request.headers_mut().insert("idempotency-key", key.parse().expect("header value"));
+    let response = block_on(handler.handle(request));
+    let replayed = response.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    let (status, body) = answer(response);
+    (status, body, replayed)
+}
+
+#[test]
+fn the_same_key_and_body_answer_the_first_answer_and_create_nothing_more() {
+    let handler = handler();
+    let body = deleted("acme", "le-1").to_string();
+    let (status, first, replayed) = publish_with_key(&handler, "acme", "order-4711", &body);
+    assert_eq!((status, replayed), (202, false), "{first}");
+    let (status, again, replayed) = publish_with_key(&handler, "acme", "order-4711", &body);
+    assert_eq!((status, replayed), (202, true), "{again}");
+    assert_eq!(again, first, "the first answer, with the same event id");
+    assert_eq!(handler_queue(&handler).len(), 1, "one event for two requests");
+    assert_eq!(handler.log().all().len(), 1);
+
+    // Another tenant's identical key is theirs.
+    let (status, theirs, replayed) =
+        publish_with_key(&handler, "globex", "order-4711", &deleted("globex", "le-1").to_string());
+    assert_eq!((status, replayed), (202, false), "{theirs}");
+    assert_ne!(theirs["id"], first["id"]);
+    assert_eq!(handler_queue(&handler).len(), 2);
+}
+
+#[test]
+fn the_same_key_with_another_body_is_a_conflict_naming_the_header() {
+    let handler = handler();
+    let (status, _, _) = publish_with_key(&handler, "acme", "k-1", &deleted("acme", "le-1").to_string());
+    assert_eq!(status, 202);
+    let (status, body, _) = publish_with_key(&handler, "acme", "k-1", &deleted("acme", "le-2").to_string());
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "idempotency_key_reused");
+    assert_eq!(body["error"]["field"], "Idempotency-Key");
+    assert_eq!(handler_queue(&handler).len(), 1);
+}
+
+#[test]
+fn a_failed_publish_frees_its_key_and_the_retry_enqueues_the_same_ids() {
+    let handler = handler();
+    let batch = json!([deleted("acme", "le-1"), deleted("acme", "le-2")]).to_string();
+    handler.queue().outage.set(true);
+    let (status, _, _) = publish_with_key(&handler, "acme", "batch-9", &batch);
+    assert_eq!(status, 503);
+    assert!(handler_queue(&handler).is_empty());
+    let logged: Vec<String> = handler.log().all().iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(logged.len(), 2, "logged before the queue failed");
+
+    handler.queue().outage.set(false);
+    let (status, body, replayed) = publish_with_key(&handler, "acme", "batch-9", &batch);
+    assert_eq!((status, replayed), (202, false), "{body}");
+    let enqueued: Vec<String> = handler_queue(&handler).iter().map(|e| e.id.to_string()).collect();
+    let sorted = |ids: &[String]| ids.iter().cloned().collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(sorted(&enqueued), sorted(&logged), "the ids stamped by the first try");
+    assert_eq!(body["ids"], json!(enqueued), "answered in request order");
+    assert_eq!(handler.log().all().len(), 2, "the log holds each event once");
+}
+
+#[test]
+fn an_idempotency_store_outage_acknowledges_nothing() {
+    let handler = handler();
+    handler.idempotency().outage.set(true);
+    let (status, body, _) = publish_with_key(&handler, "acme", "k", &deleted("acme", "le-1").to_string());
+    assert_eq!(status, 503, "{body}");
+    assert!(nothing_written(&handler));
+}
+
+#[test]
+fn bad_idempotency_keys_are_refused_naming_the_header() {
+    let handler = handler();
+    for key in ["", &"k".repeat(256), "two words"] {
+        let (status, body, _) = publish_with_key(&handler, "acme", key, &deleted("acme", "le-1").to_string());
+        assert_eq!(status, 422, "{key:?}: {body}");
+        assert_eq!(body["error"]["field"], "Idempotency-Key");
+    }
+    assert!(nothing_written(&handler));
 }

@@ -78,7 +78,7 @@ impl Default for LocalOptions {
 /// Every handler, wired to the real SQS and DynamoDB adapters — exactly as the Lambdas wire them.
 struct Handlers {
     authorizer: Authorizer<DynamoStore>,
-    ingest: Ingest<SqsEventQueue, DynamoStore>,
+    ingest: Ingest<SqsEventQueue, DynamoStore, DynamoStore>,
     subscriptions: Subscriptions<DynamoStore, DynamoStore>,
     fanout: Fanout<DynamoStore, SqsDeliveryQueue>,
     deliver: Deliver<DynamoStore, DynamoStore, SqsDeliveryQueue, SqsDeadLetterQueue>,
@@ -170,6 +170,7 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<RunningStack> {
         authorizer: Authorizer::new(store.clone()),
         ingest: Ingest::new(
             SqsEventQueue::new(sqs.clone(), &resources.events_queue_url),
+            store.clone(),
             store.clone(),
             IngestConfig::default(),
         ),
