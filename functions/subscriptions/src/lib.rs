@@ -7,12 +7,14 @@
 //! | `GET / PATCH / DELETE /v1/subscriptions/{id}` | 200 / 200 / 204 |
 //! | `POST /v1/subscriptions/{id}/rotate-secret` | 200 `{"secret"}`; the old one signs 24 h more |
 //! | `GET /v1/subscriptions/{id}/attempts` (`limit`, `cursor`) | 200, newest first |
+//! | `POST /v1/subscriptions/{id}/replay` (`since`, `until`) | 202 `{"replayId", "replayed", "nextSince"?}` |
 //!
 //! Every route needs a tenant key with the `manage` scope, and acts on that key's tenant only:
 //! the tenant never comes from the request, and another tenant's id answers 404 exactly like
 //! one that does not exist. Routes are matched on API Gateway's resource path, never the URI.
 
 mod input;
+pub mod replay;
 mod rotation;
 mod target;
 mod view;
@@ -21,7 +23,7 @@ use hookline_core::catalogue::Catalogue;
 use hookline_core::error::PortError;
 use hookline_core::ids::SubscriptionId;
 use hookline_core::model::{Scope, SecretEntry, Subscription, TenantId};
-use hookline_core::ports::{AttemptLog, SubscriptionStore};
+use hookline_core::ports::{AttemptLog, DeliveryQueue, EventLog, SubscriptionStore};
 use hookline_core::signing::WebhookSecret;
 use hookline_http::{ApiError, Caller, json_response, route};
 use lambda_http::http::{Method, StatusCode};
@@ -87,6 +89,7 @@ enum Resource {
     Item,
     Attempts,
     RotateSecret,
+    Replay,
 }
 
 impl Resource {
@@ -96,28 +99,44 @@ impl Resource {
             "/v1/subscriptions/{id}" => Some(Self::Item),
             "/v1/subscriptions/{id}/attempts" => Some(Self::Attempts),
             "/v1/subscriptions/{id}/rotate-secret" => Some(Self::RotateSecret),
+            "/v1/subscriptions/{id}/replay" => Some(Self::Replay),
             _ => None,
         }
     }
 }
 
-/// The handler, generic over where subscriptions and attempts are stored.
+/// The handler, generic over where subscriptions and attempts are stored, where events are
+/// logged, and the deliveries queue a replay enqueues on.
 #[derive(Debug)]
-pub struct Subscriptions<S, A> {
+pub struct Subscriptions<S, A, E, D> {
     store: S,
     attempts: A,
+    events: E,
+    deliveries: D,
     targets: TargetRules,
     catalogue: &'static Catalogue,
 }
 
-impl<S: SubscriptionStore, A: AttemptLog> Subscriptions<S, A> {
-    pub fn new(store: S, attempts: A, config: SubscriptionsConfig) -> Self {
+impl<S: SubscriptionStore, A: AttemptLog, E: EventLog, D: DeliveryQueue> Subscriptions<S, A, E, D> {
+    pub fn new(store: S, attempts: A, events: E, deliveries: D, config: SubscriptionsConfig) -> Self {
         Self {
             store,
             attempts,
+            events,
+            deliveries,
             targets: TargetRules::new(config.allow_private_targets),
             catalogue: Catalogue::builtin(),
         }
+    }
+
+    /// The event log (tests fill the in-memory one).
+    pub fn events(&self) -> &E {
+        &self.events
+    }
+
+    /// The deliveries queue (tests inspect the in-memory one).
+    pub fn deliveries(&self) -> &D {
+        &self.deliveries
     }
 
     /// The subscription store (tests inspect the in-memory one).
@@ -162,6 +181,7 @@ impl<S: SubscriptionStore, A: AttemptLog> Subscriptions<S, A> {
                 (Resource::Item, &Method::DELETE) => self.delete(tenant, &id()?).await,
                 (Resource::Attempts, &Method::GET) => self.list_attempts(tenant, &id()?, request).await,
                 (Resource::RotateSecret, &Method::POST) => self.rotate_secret(tenant, &id()?).await,
+                (Resource::Replay, &Method::POST) => self.replay(tenant, &id()?, request).await,
                 _ => Err(ApiError::method_not_allowed()),
             }
         }
@@ -282,6 +302,33 @@ impl<S: SubscriptionStore, A: AttemptLog> Subscriptions<S, A> {
         Ok(json_response(StatusCode::OK, &PageView { items, next_cursor: page.next_cursor }))
     }
 
+    async fn replay(
+        &self,
+        tenant: &TenantId,
+        id: &SubscriptionId,
+        request: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        let body = hookline_http::body::json_body(request, MAX_BODY_BYTES)?;
+        let window = replay::window(body, OffsetDateTime::now_utc())?;
+        let subscription = self.find(tenant, id).await?;
+        if !subscription.enabled || subscription.disabled.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "subscription_disabled",
+                "the subscription is disabled; enable it (PATCH {\"enabled\": true}) before replaying to it",
+            ));
+        }
+        let replayed = replay::replay(&self.events, &self.deliveries, &subscription, window).await?;
+        tracing::info!(
+            replay_id = %replayed.replay_id,
+            replayed = replayed.replayed,
+            since = %window.since,
+            until = %window.until,
+            "replay enqueued"
+        );
+        Ok(json_response(StatusCode::ACCEPTED, &replayed))
+    }
+
     async fn find(&self, tenant: &TenantId, id: &SubscriptionId) -> Result<Subscription, ApiError> {
         self.store.get(tenant, id).await?.ok_or_else(no_such_subscription)
     }
@@ -382,6 +429,7 @@ mod tests {
             "/v1/subscriptions/{id}",
             "/v1/subscriptions/{id}/attempts",
             "/v1/subscriptions/{id}/rotate-secret",
+            "/v1/subscriptions/{id}/replay",
         ] {
             assert!(Resource::of(path).is_some(), "{path}");
         }

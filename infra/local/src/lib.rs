@@ -79,7 +79,7 @@ impl Default for LocalOptions {
 struct Handlers {
     authorizer: Authorizer<DynamoStore>,
     ingest: Ingest<SqsEventQueue, DynamoStore, DynamoStore>,
-    subscriptions: Subscriptions<DynamoStore, DynamoStore>,
+    subscriptions: Subscriptions<DynamoStore, DynamoStore, DynamoStore, SqsDeliveryQueue>,
     fanout: Fanout<DynamoStore, SqsDeliveryQueue>,
     deliver: Deliver<DynamoStore, DynamoStore, SqsDeliveryQueue, SqsDeadLetterQueue>,
 }
@@ -177,6 +177,8 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<RunningStack> {
         subscriptions: Subscriptions::new(
             store.clone(),
             store.clone(),
+            store.clone(),
+            deliveries.clone(),
             SubscriptionsConfig { allow_private_targets: options.allow_private_targets },
         ),
         fanout: Fanout::new(store.clone(), deliveries.clone()),

@@ -102,11 +102,12 @@ async fn unknown_routes_are_404_and_unknown_methods_405() {
         ("POST", ATTEMPTS),
         ("GET", ROTATE),
         ("DELETE", ROTATE),
+        ("GET", REPLAY),
     ] {
         let answer = call(method, resource).id(&id).send(&handler).await;
         assert_eq!((answer.status, answer.code()), (405, Some("method_not_allowed")), "{method} {resource}");
     }
-    for resource in ["/v1/events", "/v1/subscriptions/{id}/replay", "/v2/subscriptions"] {
+    for resource in ["/v1/events", "/v1/subscriptions/{id}/redeliver", "/v2/subscriptions"] {
         let answer = call("GET", resource).id(&id).send(&handler).await;
         assert_eq!((answer.status, answer.code()), (404, Some("not_found")), "{resource}");
     }

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 
 use hookline_core::error::PortError;
 use hookline_core::ids::SubscriptionId;
-use hookline_core::memory::{MemoryAttemptLog, MemorySubscriptionStore};
+use hookline_core::memory::{MemoryAttemptLog, MemoryDeliveryQueue, MemoryEventLog, MemorySubscriptionStore};
 use hookline_core::model::{DisabledReason, Subscription, TenantId};
 use hookline_core::ports::{Page, SubscriptionStore};
 use hookline_subscriptions::{Subscriptions, SubscriptionsConfig};
@@ -253,9 +253,15 @@ impl SubscriptionStore for Awkward {
     }
 }
 
-fn awkward(conflicts: usize) -> Subscriptions<Awkward, MemoryAttemptLog> {
+fn awkward(conflicts: usize) -> Subscriptions<Awkward, MemoryAttemptLog, MemoryEventLog, MemoryDeliveryQueue> {
     let store = Awkward { conflicts_left: AtomicUsize::new(conflicts), ..Awkward::default() };
-    Subscriptions::new(store, MemoryAttemptLog::default(), SubscriptionsConfig::default())
+    Subscriptions::new(
+        store,
+        MemoryAttemptLog::default(),
+        MemoryEventLog::default(),
+        MemoryDeliveryQueue::default(),
+        SubscriptionsConfig::default(),
+    )
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod access;
 mod attempts;
 mod crud;
 mod fixtures;
+mod replay;
 mod secrets;
 mod support;
 mod validation;

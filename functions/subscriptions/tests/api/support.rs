@@ -1,27 +1,34 @@
 //! Requests shaped like API Gateway REST proxy events, and a handler over the memory doubles.
 
-use hookline_core::memory::{MemoryAttemptLog, MemorySubscriptionStore};
-use hookline_core::ports::{AttemptLog, SubscriptionStore};
+use hookline_core::memory::{MemoryAttemptLog, MemoryDeliveryQueue, MemoryEventLog, MemorySubscriptionStore};
+use hookline_core::ports::{AttemptLog, DeliveryQueue, EventLog, SubscriptionStore};
 use hookline_subscriptions::{Subscriptions, SubscriptionsConfig};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
-pub type Handler = Subscriptions<MemorySubscriptionStore, MemoryAttemptLog>;
+pub type Handler = Subscriptions<MemorySubscriptionStore, MemoryAttemptLog, MemoryEventLog, MemoryDeliveryQueue>;
 
 pub const COLLECTION: &str = "/v1/subscriptions";
 pub const ITEM: &str = "/v1/subscriptions/{id}";
 pub const ATTEMPTS: &str = "/v1/subscriptions/{id}/attempts";
 pub const ROTATE: &str = "/v1/subscriptions/{id}/rotate-secret";
+pub const REPLAY: &str = "/v1/subscriptions/{id}/replay";
 
 pub fn handler() -> Handler {
-    Subscriptions::new(MemorySubscriptionStore::default(), MemoryAttemptLog::default(), SubscriptionsConfig::default())
+    with_config(SubscriptionsConfig::default())
 }
 
 pub fn local_handler() -> Handler {
+    with_config(SubscriptionsConfig { allow_private_targets: true })
+}
+
+fn with_config(config: SubscriptionsConfig) -> Handler {
     Subscriptions::new(
         MemorySubscriptionStore::default(),
         MemoryAttemptLog::default(),
-        SubscriptionsConfig { allow_private_targets: true },
+        MemoryEventLog::default(),
+        MemoryDeliveryQueue::default(),
+        config,
     )
 }
 
@@ -135,7 +142,10 @@ impl Call {
         lambda_http::request::from_str(&event.to_string()).expect("a REST proxy event")
     }
 
-    pub async fn send<S: SubscriptionStore, A: AttemptLog>(&self, handler: &Subscriptions<S, A>) -> Answer {
+    pub async fn send<S: SubscriptionStore, A: AttemptLog, E: EventLog, D: DeliveryQueue>(
+        &self,
+        handler: &Subscriptions<S, A, E, D>,
+    ) -> Answer {
         Answer::from(handler.handle(self.request()).await)
     }
 }
