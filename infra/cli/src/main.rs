@@ -2,6 +2,9 @@
 //!
 //! - `hookline dev` runs the local stack (see `hookline-local`).
 //! - `hookline keys create` mints an API key and stores its hash.
+//! - `hookline dlq list | redrive` shows and moves back what the dead-letter queues hold.
+
+mod dlq;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -59,6 +62,30 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Inspect and redrive the dead-letter queues.
+    ///
+    /// Uses HOOKLINE_<EVENTS|DELIVERIES>_QUEUE_URL and _DLQ_URL when set (the stack's outputs on
+    /// AWS), else the local stack's queues at AWS_ENDPOINT_URL.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Print one JSON object per dead-lettered message: ids, tenant, subscription, reason.
+    /// Messages stay in the queue.
+    List {
+        #[arg(long, value_enum, default_value = "deliveries")]
+        queue: dlq::QueueKind,
+    },
+    /// Move every dead-lettered message back to its queue for another try (a dead letter with
+    /// its whole retry schedule ahead again), printing one JSON object per message.
+    Redrive {
+        #[arg(long, value_enum, default_value = "deliveries")]
+        queue: dlq::QueueKind,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,12 +113,13 @@ enum KeysCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Dev { quiet: true, .. } | Command::Keys { .. });
+    let quiet = matches!(cli.command, Command::Dev { quiet: true, .. } | Command::Keys { .. } | Command::Dlq { .. });
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| if quiet { "warn" } else { "info" }.to_owned());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
         Command::Dev { port, aws_port, quiet } => dev(port, aws_port, quiet).await,
         Command::Keys { command: KeysCommand::Create { tenant, scopes } } => create_key(&tenant, &scopes).await,
+        Command::Dlq { command } => dead_letters(command).await,
     };
     // The error chain in one line, without a backtrace: these are operator mistakes, not bugs.
     if let Err(error) = result {
@@ -165,17 +193,31 @@ impl StopSignals {
     }
 }
 
-async fn create_key(tenant: &str, scopes: &[String]) -> anyhow::Result<()> {
-    let owner: KeyOwner = tenant.parse().with_context(|| format!("--tenant `{tenant}`"))?;
-    let mut parsed: Vec<Scope> =
-        scopes.iter().map(|s| s.trim().parse()).collect::<Result<_, String>>().map_err(anyhow::Error::msg)?;
-    parsed.sort();
-    parsed.dedup();
-    if parsed.is_empty() {
-        bail!("--scopes needs at least one of publish, manage");
+async fn dead_letters(command: DlqCommand) -> anyhow::Result<()> {
+    let (config, place) = aws_target().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let kind = match command {
+        DlqCommand::List { queue } | DlqCommand::Redrive { queue } => queue,
+    };
+    let queues = dlq::Queues::find(&sqs, kind).await.with_context(|| place.clone())?;
+    match command {
+        DlqCommand::List { .. } => {
+            let count = dlq::list(&sqs, &queues).await.with_context(|| place.clone())?;
+            eprintln!("{count} message(s) in {}", queues.dlq);
+        }
+        DlqCommand::Redrive { .. } => {
+            let (moved, kept) = dlq::redrive(&sqs, &queues).await.with_context(|| place.clone())?;
+            eprintln!("redrove {moved} message(s) to {}; {kept} unreadable left in {}", queues.source, queues.dlq);
+        }
     }
+    Ok(())
+}
+
+/// The SDK configuration for AWS_ENDPOINT_URL (the local stack) or AWS itself, and a phrase
+/// saying which, for error messages.
+async fn aws_target() -> (aws_config::SdkConfig, String) {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.trim().is_empty());
-    let (config, place) = match &endpoint {
+    match &endpoint {
         Some(endpoint) => (
             hookline_local::emulator_config(endpoint).await,
             format!("at {endpoint} (is `hookline dev` running there?)"),
@@ -188,7 +230,19 @@ async fn create_key(tenant: &str, scopes: &[String]) -> anyhow::Result<()> {
                 hookline_local::DEFAULT_AWS_PORT
             ),
         ),
-    };
+    }
+}
+
+async fn create_key(tenant: &str, scopes: &[String]) -> anyhow::Result<()> {
+    let owner: KeyOwner = tenant.parse().with_context(|| format!("--tenant `{tenant}`"))?;
+    let mut parsed: Vec<Scope> =
+        scopes.iter().map(|s| s.trim().parse()).collect::<Result<_, String>>().map_err(anyhow::Error::msg)?;
+    parsed.sort();
+    parsed.dedup();
+    if parsed.is_empty() {
+        bail!("--scopes needs at least one of publish, manage");
+    }
+    let (config, place) = aws_target().await;
     let table =
         std::env::var("HOOKLINE_TABLE").ok().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "hookline".to_owned());
     // Keys never expire by TTL; retention applies to events and attempts only.

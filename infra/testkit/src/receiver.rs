@@ -20,6 +20,8 @@ pub struct Recorded {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub received_at: SystemTime,
+    /// The status it was answered with.
+    pub status: u16,
 }
 
 impl Recorded {
@@ -73,6 +75,8 @@ struct Shared {
     requests: Mutex<Vec<Recorded>>,
     script: Mutex<VecDeque<Reply>>,
     default_reply: Mutex<Reply>,
+    /// After the script: this share of requests (0.0–1.0) gets the failure reply, at random.
+    failures: Mutex<Option<(f64, Reply)>>,
     arrived: Notify,
 }
 
@@ -91,13 +95,19 @@ pub struct TestReceiver {
 impl TestReceiver {
     /// Starts on `127.0.0.1:0`, answering 200 until scripted otherwise.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(0).await
+    }
+
+    /// Starts on `127.0.0.1:port` (a subscriber coming back where it was).
+    pub async fn start_on(port: u16) -> anyhow::Result<Self> {
         let shared = Arc::new(Shared {
             requests: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::new()),
             default_reply: Mutex::new(Reply::ok()),
+            failures: Mutex::new(None),
             arrived: Notify::new(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let address = listener.local_addr()?;
         let app = Router::new().fallback(record).with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -123,6 +133,12 @@ impl TestReceiver {
     /// The answer once the script is spent.
     pub fn set_default(&self, reply: Reply) {
         *lock(&self.shared.default_reply) = reply;
+    }
+
+    /// Once the script is spent, answers a random `share` of requests with `reply` instead of
+    /// the default (a flaky subscriber).
+    pub fn fail_randomly(&self, share: f64, reply: Reply) {
+        *lock(&self.shared.failures) = Some((share, reply));
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -158,13 +174,18 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let reply = lock(&shared.script).pop_front().unwrap_or_else(|| lock(&shared.default_reply).clone());
+    let scripted = lock(&shared.script).pop_front();
+    let reply = scripted.unwrap_or_else(|| match lock(&shared.failures).as_ref() {
+        Some((share, failure)) if rand::random::<f64>() < *share => failure.clone(),
+        _ => lock(&shared.default_reply).clone(),
+    });
     lock(&shared.requests).push(Recorded {
         method,
         path: uri.path().to_owned(),
         headers,
         body,
         received_at: SystemTime::now(),
+        status: reply.status,
     });
     shared.arrived.notify_waiters();
     if !reply.delay.is_zero() {
