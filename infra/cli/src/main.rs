@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use hookline_aws::DynamoStore;
+use hookline_aws::resources::QueueSettings;
 use hookline_core::api_key;
 use hookline_core::ids::ApiKeyId;
 use hookline_core::model::{ApiKey, KeyOwner, Scope};
@@ -21,6 +22,10 @@ use hookline_deliver::config::ALLOW_PRIVATE_TARGETS_ENV;
 use hookline_local::LocalOptions;
 use time::OffsetDateTime;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// How long the local stack's queues hide a received message (local only; the template sets it
+/// on AWS).
+const VISIBILITY_ENV: &str = "HOOKLINE_VISIBILITY_TIMEOUT_SECONDS";
 
 #[derive(Debug, Parser)]
 #[command(name = "hookline", version, about = "Operate hookline: run the local stack, manage API keys.")]
@@ -43,7 +48,8 @@ enum Command {
     ///
     /// Reads HOOKLINE_RETRY_SCHEDULE, HOOKLINE_DELIVERY_TIMEOUT_SECONDS, HOOKLINE_RETENTION_DAYS
     /// and HOOKLINE_ALLOW_PRIVATE_TARGETS (default true here only: http and loopback subscriber
-    /// URLs are allowed). Logs go to stderr (RUST_LOG, default info). Ctrl-C or SIGTERM stops it
+    /// URLs are allowed), and HOOKLINE_VISIBILITY_TIMEOUT_SECONDS (local only; default 180, as
+    /// the template: how long a message a crashed stack had in flight stays hidden). Logs go to stderr (RUST_LOG, default info). Ctrl-C or SIGTERM stops it
     /// cleanly.
     Dev {
         /// The API port on 127.0.0.1.
@@ -142,9 +148,22 @@ fn dev_options(port: u16, aws_port: Option<u16>, quiet: bool) -> anyhow::Result<
         delivery_timeout: deliver.timeout,
         allow_private_targets: if private_targets_set { deliver.allow_private_targets } else { true },
         retention: hookline_aws::resources::retention_from_env()?,
+        queue_settings: queue_settings_from_env()?,
         quiet,
         ..LocalOptions::default()
     })
+}
+
+/// The local queues' settings: the template's, with HOOKLINE_VISIBILITY_TIMEOUT_SECONDS applied.
+fn queue_settings_from_env() -> anyhow::Result<QueueSettings> {
+    let mut settings = QueueSettings::default();
+    if let Some(text) = std::env::var(VISIBILITY_ENV).ok().filter(|t| !t.trim().is_empty()) {
+        let seconds = text.trim().parse::<u64>().ok().filter(|s| (1..=43_200).contains(s)).with_context(|| {
+            format!("{VISIBILITY_ENV} must be a whole number of seconds from 1 to 43200, not {text:?}")
+        })?;
+        settings.visibility_timeout = Duration::from_secs(seconds);
+    }
+    Ok(settings)
 }
 
 async fn dev(port: u16, aws_port: Option<u16>, quiet: bool) -> anyhow::Result<()> {
