@@ -96,10 +96,11 @@ async fn soak(events: usize, patience: Duration) -> Figures {
             }
             let id = request.header("webhook-id").expect("webhook-id").to_owned();
             assert!(published.contains_key(&id), "delivered an event never published: {id}");
-            if first.contains_key(&id) {
-                duplicates += 1;
-            } else {
-                first.insert(id, request.received_at);
+            match first.entry(id) {
+                std::collections::btree_map::Entry::Occupied(_) => duplicates += 1,
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(request.received_at);
+                }
             }
         }
         for (id, at) in &first {

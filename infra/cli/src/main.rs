@@ -150,7 +150,6 @@ fn dev_options(port: u16, aws_port: Option<u16>, quiet: bool) -> anyhow::Result<
         retention: hookline_aws::resources::retention_from_env()?,
         queue_settings: queue_settings_from_env()?,
         quiet,
-        ..LocalOptions::default()
     })
 }
 
