@@ -5,7 +5,7 @@
 //! | `POST /v1/subscriptions` | 201, the subscription and its signing secret (shown only here) |
 //! | `GET /v1/subscriptions` (`limit`, `cursor`) | 200 `{"items", "nextCursor"}` |
 //! | `GET / PATCH / DELETE /v1/subscriptions/{id}` | 200 / 200 / 204 |
-//! | `POST /v1/subscriptions/{id}/rotate-secret` | 200 `{"secret"}`; the old one signs 24 h more |
+//! | `POST /v1/subscriptions/{id}/rotate-secret` | 200 `{"secret"}`; the old one signs 24 h more (configurable) |
 //! | `GET /v1/subscriptions/{id}/attempts` (`limit`, `cursor`) | 200, newest first |
 //!
 //! Every route needs a tenant key with the `manage` scope, and acts on that key's tenant only:
@@ -22,6 +22,7 @@ use hookline_core::error::PortError;
 use hookline_core::ids::SubscriptionId;
 use hookline_core::model::{Scope, SecretEntry, Subscription, TenantId};
 use hookline_core::ports::{AttemptLog, SubscriptionStore};
+use hookline_core::resolve::Resolver;
 use hookline_core::signing::WebhookSecret;
 use hookline_http::{ApiError, Caller, json_response, route};
 use lambda_http::http::{Method, StatusCode};
@@ -30,7 +31,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-pub use rotation::GRACE as ROTATION_GRACE;
+pub use rotation::DEFAULT_GRACE as DEFAULT_ROTATION_GRACE;
 pub use target::TargetRules;
 
 use crate::view::{AttemptView, PageView, SubscriptionView};
@@ -45,38 +46,74 @@ pub const MAX_PAGE_SIZE: usize = 100;
 const CONFLICT_RETRIES: usize = 3;
 
 pub const ALLOW_PRIVATE_TARGETS_ENV: &str = "HOOKLINE_ALLOW_PRIVATE_TARGETS";
+pub const ROTATION_GRACE_HOURS_ENV: &str = "HOOKLINE_ROTATION_GRACE_HOURS";
+/// The longest rotation grace accepted: 30 days.
+pub const MAX_ROTATION_GRACE_HOURS: i64 = 720;
 
 /// The function's settings, read once at start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionsConfig {
     /// Admits `http` URLs and private, loopback and link-local targets. Local mode only.
     pub allow_private_targets: bool,
+    /// How long a rotated-out secret keeps signing deliveries beside the new one.
+    pub rotation_grace: time::Duration,
+    /// Where target host names are resolved when a subscription is saved: the system resolver,
+    /// except in tests that script answers. Not read from the environment.
+    pub resolver: Resolver,
+}
+
+impl Default for SubscriptionsConfig {
+    fn default() -> Self {
+        Self { allow_private_targets: false, rotation_grace: DEFAULT_ROTATION_GRACE, resolver: Resolver::system() }
+    }
 }
 
 /// A configuration variable whose value cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("environment variable {name} must be true or false, not {value:?}")]
+#[error("environment variable {name} {reason}, not {value:?}")]
 pub struct InvalidVariable {
     pub name: &'static str,
+    pub reason: &'static str,
     pub value: String,
 }
 
 impl SubscriptionsConfig {
-    /// Reads `HOOKLINE_ALLOW_PRIVATE_TARGETS` (default false).
+    /// Reads `HOOKLINE_ALLOW_PRIVATE_TARGETS` (default false) and
+    /// `HOOKLINE_ROTATION_GRACE_HOURS` (default 24).
     pub fn from_env() -> Result<Self, InvalidVariable> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, InvalidVariable> {
+        let defaults = Self::default();
         let allow_private_targets = match var(ALLOW_PRIVATE_TARGETS_ENV) {
-            None => false,
+            None => defaults.allow_private_targets,
             Some(text) => match text.trim().to_ascii_lowercase().as_str() {
                 "" | "false" | "0" | "no" => false,
                 "true" | "1" | "yes" => true,
-                _ => return Err(InvalidVariable { name: ALLOW_PRIVATE_TARGETS_ENV, value: text }),
+                _ => {
+                    return Err(InvalidVariable {
+                        name: ALLOW_PRIVATE_TARGETS_ENV,
+                        reason: "must be true or false",
+                        value: text,
+                    });
+                }
             },
         };
-        Ok(Self { allow_private_targets })
+        let rotation_grace = match var(ROTATION_GRACE_HOURS_ENV).filter(|text| !text.trim().is_empty()) {
+            None => defaults.rotation_grace,
+            Some(text) => match text.trim().parse::<i64>() {
+                Ok(hours @ 0..=MAX_ROTATION_GRACE_HOURS) => time::Duration::hours(hours),
+                _ => {
+                    return Err(InvalidVariable {
+                        name: ROTATION_GRACE_HOURS_ENV,
+                        reason: "must be a whole number of hours from 0 to 720",
+                        value: text,
+                    });
+                }
+            },
+        };
+        Ok(Self { allow_private_targets, rotation_grace, resolver: defaults.resolver })
     }
 }
 
@@ -107,6 +144,7 @@ pub struct Subscriptions<S, A> {
     store: S,
     attempts: A,
     targets: TargetRules,
+    rotation_grace: time::Duration,
     catalogue: &'static Catalogue,
 }
 
@@ -115,7 +153,8 @@ impl<S: SubscriptionStore, A: AttemptLog> Subscriptions<S, A> {
         Self {
             store,
             attempts,
-            targets: TargetRules::new(config.allow_private_targets),
+            targets: TargetRules::new(config.allow_private_targets).with_resolver(config.resolver),
+            rotation_grace: config.rotation_grace,
             catalogue: Catalogue::builtin(),
         }
     }
@@ -260,7 +299,8 @@ impl<S: SubscriptionStore, A: AttemptLog> Subscriptions<S, A> {
     async fn rotate_secret(&self, tenant: &TenantId, id: &SubscriptionId) -> Result<Response<Body>, ApiError> {
         let secret = WebhookSecret::generate();
         self.modify(tenant, id, |subscription, now| {
-            subscription.secrets = rotation::rotate(std::mem::take(&mut subscription.secrets), secret.clone(), now);
+            subscription.secrets =
+                rotation::rotate(std::mem::take(&mut subscription.secrets), secret.clone(), now, self.rotation_grace);
         })
         .await?;
         tracing::info!("subscription secret rotated");
@@ -373,6 +413,18 @@ mod tests {
         assert!(!config(&[(ALLOW_PRIVATE_TARGETS_ENV, "0")]).expect("false").allow_private_targets);
         let error = config(&[(ALLOW_PRIVATE_TARGETS_ENV, "maybe")]).expect_err("bad");
         assert!(error.to_string().contains(ALLOW_PRIVATE_TARGETS_ENV));
+    }
+
+    #[test]
+    fn the_rotation_grace_is_read_in_hours_and_bad_values_name_the_variable() {
+        assert_eq!(config(&[]).expect("default").rotation_grace, time::Duration::hours(24));
+        assert_eq!(config(&[(ROTATION_GRACE_HOURS_ENV, "")]).expect("empty").rotation_grace, time::Duration::hours(24));
+        assert_eq!(config(&[(ROTATION_GRACE_HOURS_ENV, " 2 ")]).expect("2").rotation_grace, time::Duration::hours(2));
+        assert_eq!(config(&[(ROTATION_GRACE_HOURS_ENV, "0")]).expect("0").rotation_grace, time::Duration::ZERO);
+        for bad in ["-1", "721", "1.5", "a day"] {
+            let message = config(&[(ROTATION_GRACE_HOURS_ENV, bad)]).expect_err(bad).to_string();
+            assert!(message.contains(ROTATION_GRACE_HOURS_ENV) && message.contains("hours"), "{message}");
+        }
     }
 
     #[test]

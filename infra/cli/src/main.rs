@@ -16,6 +16,7 @@ use hookline_core::ports::ApiKeyStore;
 use hookline_deliver::DeliverConfig;
 use hookline_deliver::config::ALLOW_PRIVATE_TARGETS_ENV;
 use hookline_local::LocalOptions;
+use hookline_subscriptions::SubscriptionsConfig;
 use time::OffsetDateTime;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -38,8 +39,8 @@ enum Command {
     /// From another shell, `AWS_ENDPOINT_URL=<the AWS URL above> hookline keys create …` mints
     /// keys this stack accepts.
     ///
-    /// Reads HOOKLINE_RETRY_SCHEDULE, HOOKLINE_DELIVERY_TIMEOUT_SECONDS, HOOKLINE_RETENTION_DAYS
-    /// and HOOKLINE_ALLOW_PRIVATE_TARGETS (default true here only: http and loopback subscriber
+    /// Reads HOOKLINE_RETRY_SCHEDULE, HOOKLINE_DELIVERY_TIMEOUT_SECONDS, HOOKLINE_RETENTION_DAYS,
+    /// HOOKLINE_ROTATION_GRACE_HOURS and HOOKLINE_ALLOW_PRIVATE_TARGETS (default true here only: http and loopback subscriber
     /// URLs are allowed). Logs go to stderr (RUST_LOG, default info). Ctrl-C or SIGTERM stops it
     /// cleanly.
     Dev {
@@ -114,6 +115,7 @@ fn dev_options(port: u16, aws_port: Option<u16>, quiet: bool) -> anyhow::Result<
         delivery_timeout: deliver.timeout,
         allow_private_targets: if private_targets_set { deliver.allow_private_targets } else { true },
         retention: hookline_aws::resources::retention_from_env()?,
+        rotation_grace: SubscriptionsConfig::from_env()?.rotation_grace.unsigned_abs(),
         quiet,
         ..LocalOptions::default()
     })

@@ -21,7 +21,7 @@ pub fn local_handler() -> Handler {
     Subscriptions::new(
         MemorySubscriptionStore::default(),
         MemoryAttemptLog::default(),
-        SubscriptionsConfig { allow_private_targets: true },
+        SubscriptionsConfig { allow_private_targets: true, ..SubscriptionsConfig::default() },
     )
 }
 
