@@ -7,8 +7,9 @@
 //! | `GET / PATCH / DELETE /v1/subscriptions/{id}` | 200 / 200 / 204 |
 //! | `POST /v1/subscriptions/{id}/rotate-secret` | 200 `{"secret"}`; the old one signs 24 h more (configurable) |
 //! | `GET /v1/subscriptions/{id}/attempts` (`limit`, `cursor`) | 200, newest first |
+//! | `GET /v1/openapi.json` | 200, the API's OpenAPI document; the one route without a key |
 //!
-//! Every route needs a tenant key with the `manage` scope, and acts on that key's tenant only:
+//! Every other route needs a tenant key with the `manage` scope, and acts on that key's tenant only:
 //! the tenant never comes from the request, and another tenant's id answers 404 exactly like
 //! one that does not exist. Routes are matched on API Gateway's resource path, never the URI.
 
@@ -124,6 +125,7 @@ enum Resource {
     Item,
     Attempts,
     RotateSecret,
+    OpenApi,
 }
 
 impl Resource {
@@ -133,6 +135,7 @@ impl Resource {
             "/v1/subscriptions/{id}" => Some(Self::Item),
             "/v1/subscriptions/{id}/attempts" => Some(Self::Attempts),
             "/v1/subscriptions/{id}/rotate-secret" => Some(Self::RotateSecret),
+            hookline_http::openapi::PATH => Some(Self::OpenApi),
             _ => None,
         }
     }
@@ -182,6 +185,12 @@ impl<S: SubscriptionStore, A: AttemptLog> Subscriptions<S, A> {
             .as_deref()
             .and_then(Resource::of)
             .ok_or_else(|| ApiError::not_found("no such route"))?;
+        if resource == Resource::OpenApi {
+            return match request.method() {
+                &Method::GET => Ok(hookline_http::openapi::response()),
+                _ => Err(ApiError::method_not_allowed()),
+            };
+        }
         let caller = Caller::from_request(request)?;
         caller.require(Scope::Manage)?;
         let tenant = caller.tenant()?;
@@ -434,6 +443,7 @@ mod tests {
             "/v1/subscriptions/{id}",
             "/v1/subscriptions/{id}/attempts",
             "/v1/subscriptions/{id}/rotate-secret",
+            "/v1/openapi.json",
         ] {
             assert!(Resource::of(path).is_some(), "{path}");
         }
