@@ -37,6 +37,12 @@ use tokio::task::JoinHandle;
 
 pub use moto::{DEFAULT_AWS_PORT, MotoProcess};
 
+/// The resource template of every route the local API serves (`template.yaml` declares the
+/// same), e.g. `/v1/subscriptions/{id}`.
+pub fn api_routes() -> Vec<&'static str> {
+    gateway::routes().collect()
+}
+
 /// How to run the local stack.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
@@ -63,6 +69,9 @@ pub struct LocalOptions {
     pub queue_settings: QueueSettings,
     /// Per-request and per-batch log lines at debug rather than info.
     pub quiet: bool,
+    /// Runs the SQS pollers (fan-out and delivery). Off, only the API runs and whatever it
+    /// enqueues stays on the queue: tests use that to count exactly what a request enqueued.
+    pub run_pollers: bool,
 }
 
 impl Default for LocalOptions {
@@ -79,6 +88,7 @@ impl Default for LocalOptions {
             resolver: None,
             queue_settings: QueueSettings::default(),
             quiet: false,
+            run_pollers: true,
         }
     }
 }
@@ -214,6 +224,9 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<RunningStack> {
     let (stop, stopped) = watch::channel(false);
     let gateway = gateway::Gateway { handlers: handlers.clone(), quiet: options.quiet };
     let mut tasks = vec![tokio::spawn(gateway::serve(listener, gateway, stopped.clone()))];
+    if !options.run_pollers {
+        return Ok(RunningStack { api, endpoint, resources, stop, tasks, moto });
+    }
     let fanout_handlers = handlers.clone();
     tasks.push(tokio::spawn(mapping::poll(events_source, stopped.clone(), move |batch| {
         let handlers = fanout_handlers.clone();
