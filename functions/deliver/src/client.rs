@@ -284,6 +284,37 @@ mod tests {
         assert!(error.is::<DnsFailure>(), "{error}");
     }
 
+    #[derive(Debug)]
+    struct Answers(Option<Vec<std::net::IpAddr>>);
+
+    impl hookline_core::resolve::ResolveHost for Answers {
+        fn resolve<'a>(&'a self, host: &'a str) -> hookline_core::resolve::Resolution<'a> {
+            let answer = self.0.clone().ok_or_else(|| std::io::Error::other(format!("{host} is gone")));
+            Box::pin(async move { answer })
+        }
+    }
+
+    async fn resolve_with(
+        answers: Option<&[&str]>,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let answers = answers.map(|list| list.iter().map(|ip| ip.parse().expect("ip")).collect());
+        let resolver = Resolver::custom(std::sync::Arc::new(Answers(answers)));
+        let name: Name = "hooks.example.com".parse().expect("name");
+        CheckedResolver::new(TargetPolicy::default(), resolver).resolve(name).await.map(Iterator::collect)
+    }
+
+    #[tokio::test]
+    async fn the_injected_resolver_is_asked_and_its_answers_filtered_by_the_policy() {
+        let kept = resolve_with(Some(&["10.1.2.3", "93.184.216.34"])).await.expect("one public address");
+        assert_eq!(kept, vec![SocketAddr::new("93.184.216.34".parse().expect("ip"), 0)], "only the public one");
+        let error = resolve_with(Some(&["127.0.0.1"])).await.expect_err("rebound to loopback");
+        assert!(error.is::<BlockedTarget>() && error.to_string().contains("loopback"), "{error}");
+        let error = resolve_with(None).await.expect_err("gone");
+        assert!(error.is::<DnsFailure>(), "{error}");
+        let error = resolve_with(Some(&[])).await.expect_err("no address");
+        assert!(error.is::<DnsFailure>(), "{error}");
+    }
+
     #[test]
     fn targets_are_checked_before_sending() {
         let strict = client(false);
