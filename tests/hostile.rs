@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{BOTH, Stack, deleted};
+use common::{BOTH, Stack, deleted, example};
 use hookline_core::model::Scope;
 use hookline_local::LocalOptions;
 use hookline_testkit::ScriptedResolver;
@@ -108,6 +108,8 @@ async fn malformed_and_malicious_requests_get_json_errors_and_leave_nothing_behi
     let patch_mine = |body: Value| raw(&stack, Method::PATCH, &mine_path, Some(&acme), json, body.to_string());
     let good = event(json!({"tenant": "acme", "legalEntityId": "le-1"}));
     let huge = "x".repeat(300 * 1024);
+    let mut oversized_event = example("client-management.legalentity-created");
+    oversized_event["legalInfo"] = json!({"notes": huge.clone()});
     let forged = |text: &str| {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
@@ -138,6 +140,7 @@ async fn malformed_and_malicious_requests_get_json_errors_and_leave_nothing_behi
         Case::new("publish: unknown data field", publish(event(json!({"tenant": "acme", "legalEntityId": "le-1", "isAdmin": true}))), 422),
         Case::new("publish: tenant with a NUL byte", publish(event(json!({"tenant": "ac\u{0}me", "legalEntityId": "le-1"}))), 422).field("data.tenant"),
         Case::new("publish: 300 KiB string in data", publish(event(json!({"tenant": "acme", "legalEntityId": "le-1", "legalEntityParentId": huge}))), 422).field("data.legalEntityParentId"),
+        Case::new("publish: event data over 256 KiB in a free-form field", publish(json!({"type": "client-management.legalentity-created", "data": oversized_event}).to_string()), 413).code("event_too_large").field("data"),
         Case::new("publish: body over 1 MiB", publish(format!("[{}]", vec![event(json!({"tenant": "acme", "legalEntityId": "x".repeat(20_000)})); 60].join(","))), 413),
         Case::new("publish: body over Lambda's 6 MB", publish("x".repeat(6 * 1024 * 1024 + 1)), 413),
         Case::new("publish: 5,000 nested arrays", publish(nested(5_000, false)), 400).code("invalid_json"),
