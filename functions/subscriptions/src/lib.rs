@@ -70,12 +70,19 @@ impl Default for SubscriptionsConfig {
 }
 
 /// A configuration variable whose value cannot be used.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error("environment variable {name} {reason}, not {value:?}")]
 pub struct InvalidVariable {
     pub name: &'static str,
     pub reason: &'static str,
     pub value: String,
+}
+
+// `main` returning an error prints its Debug form: make that the sentence, not the struct.
+impl std::fmt::Debug for InvalidVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl SubscriptionsConfig {
@@ -434,6 +441,8 @@ mod tests {
             let message = config(&[(ROTATION_GRACE_HOURS_ENV, bad)]).expect_err(bad).to_string();
             assert!(message.contains(ROTATION_GRACE_HOURS_ENV) && message.contains("hours"), "{message}");
         }
+        let error = config(&[(ROTATION_GRACE_HOURS_ENV, "soon")]).expect_err("bad");
+        assert_eq!(format!("{error:?}"), error.to_string(), "main prints the sentence");
     }
 
     #[test]
