@@ -16,6 +16,7 @@ pub mod ids;
 pub mod matching;
 pub mod model;
 pub mod ports;
+pub mod resolve;
 pub mod retry;
 pub mod signing;
 pub mod ssrf;

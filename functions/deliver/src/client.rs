@@ -2,7 +2,8 @@
 //!
 //! The client follows no redirects (a receiver could otherwise bounce hookline to an address
 //! the policy never saw), uses no proxy, and resolves host names only through
-//! [`CheckedResolver`], which drops every address the [`TargetPolicy`] refuses. The addresses
+//! [`CheckedResolver`], which asks the configured [`Resolver`] (the system's unless a test
+//! injected one) and drops every address the [`TargetPolicy`] refuses. The addresses
 //! it returns are the ones the connection is made to, so a name cannot resolve to a public
 //! address for a check and a private one for the connection (DNS rebinding). IP-literal URLs
 //! never reach a resolver, so [`WebhookClient::post`] checks them itself before sending.
@@ -10,6 +11,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use hookline_core::resolve::Resolver;
 use hookline_core::retry::AttemptResult;
 use hookline_core::ssrf::{BlockedAddress, TargetPolicy};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -45,27 +47,27 @@ pub enum DnsFailure {
     NoAddress { host: String },
 }
 
-/// Resolves with the system resolver and keeps only the addresses the policy allows.
-#[derive(Debug, Clone, Copy)]
+/// Resolves through a [`Resolver`] and keeps only the addresses the policy allows.
+#[derive(Debug, Clone)]
 pub struct CheckedResolver {
     policy: TargetPolicy,
+    resolver: Resolver,
 }
 
 impl CheckedResolver {
-    pub fn new(policy: TargetPolicy) -> Self {
-        Self { policy }
+    pub fn new(policy: TargetPolicy, resolver: Resolver) -> Self {
+        Self { policy, resolver }
     }
 }
 
 impl Resolve for CheckedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
+        let (policy, resolver) = (self.policy, self.resolver.clone());
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            // Port 0: reqwest puts the URL's port in.
-            let lookup = tokio::net::lookup_host((host.as_str(), 0)).await.map(Iterator::collect::<Vec<SocketAddr>>);
-            let resolved = match lookup {
-                Ok(addresses) => addresses,
+            let resolved: Vec<SocketAddr> = match resolver.lookup(&host).await {
+                // Port 0: reqwest puts the URL's port in.
+                Ok(addresses) => addresses.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect(),
                 Err(source) => return Err(DnsFailure::Lookup { host, source }.into()),
             };
             let mut refused = None;
@@ -131,7 +133,7 @@ impl WebhookClient {
             .user_agent(concat!("hookline/", env!("CARGO_PKG_VERSION")))
             // A proxy would be resolved instead of the target, bypassing the checked resolver.
             .no_proxy()
-            .dns_resolver(CheckedResolver::new(policy))
+            .dns_resolver(CheckedResolver::new(policy, config.resolver.clone()))
             .build()?;
         Ok(Self { http, policy, allow_http: config.allow_private_targets })
     }
@@ -258,22 +260,58 @@ mod tests {
     #[tokio::test]
     async fn the_resolver_drops_refused_addresses_and_fails_when_none_is_left() {
         let name: Name = "localhost".parse().expect("name");
-        let error = match CheckedResolver::new(TargetPolicy { allow_private: false }).resolve(name).await {
-            Ok(addresses) => panic!("localhost resolved to {:?}", addresses.collect::<Vec<_>>()),
-            Err(error) => error,
-        };
+        let error =
+            match CheckedResolver::new(TargetPolicy { allow_private: false }, Resolver::system()).resolve(name).await {
+                Ok(addresses) => panic!("localhost resolved to {:?}", addresses.collect::<Vec<_>>()),
+                Err(error) => error,
+            };
         assert!(error.is::<BlockedTarget>(), "{error}");
         assert!(error.to_string().starts_with("blocked: localhost"), "{error}");
 
         let name: Name = "localhost".parse().expect("name");
-        let allowed = CheckedResolver::new(TargetPolicy { allow_private: true }).resolve(name).await.expect("resolves");
+        let allowed = CheckedResolver::new(TargetPolicy { allow_private: true }, Resolver::system())
+            .resolve(name)
+            .await
+            .expect("resolves");
         assert!(allowed.into_iter().all(|address| address.ip().is_loopback()));
     }
 
     #[tokio::test]
     async fn an_unknown_host_is_a_dns_failure() {
         let name: Name = "no-such-host.invalid".parse().expect("name");
-        let error = CheckedResolver::new(TargetPolicy::default()).resolve(name).await.err().expect("fails");
+        let error =
+            CheckedResolver::new(TargetPolicy::default(), Resolver::system()).resolve(name).await.err().expect("fails");
+        assert!(error.is::<DnsFailure>(), "{error}");
+    }
+
+    #[derive(Debug)]
+    struct Answers(Option<Vec<std::net::IpAddr>>);
+
+    impl hookline_core::resolve::ResolveHost for Answers {
+        fn resolve<'a>(&'a self, host: &'a str) -> hookline_core::resolve::Resolution<'a> {
+            let answer = self.0.clone().ok_or_else(|| std::io::Error::other(format!("{host} is gone")));
+            Box::pin(async move { answer })
+        }
+    }
+
+    async fn resolve_with(
+        answers: Option<&[&str]>,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let answers = answers.map(|list| list.iter().map(|ip| ip.parse().expect("ip")).collect());
+        let resolver = Resolver::custom(std::sync::Arc::new(Answers(answers)));
+        let name: Name = "hooks.example.com".parse().expect("name");
+        CheckedResolver::new(TargetPolicy::default(), resolver).resolve(name).await.map(Iterator::collect)
+    }
+
+    #[tokio::test]
+    async fn the_injected_resolver_is_asked_and_its_answers_filtered_by_the_policy() {
+        let kept = resolve_with(Some(&["10.1.2.3", "93.184.216.34"])).await.expect("one public address");
+        assert_eq!(kept, vec![SocketAddr::new("93.184.216.34".parse().expect("ip"), 0)], "only the public one");
+        let error = resolve_with(Some(&["127.0.0.1"])).await.expect_err("rebound to loopback");
+        assert!(error.is::<BlockedTarget>() && error.to_string().contains("loopback"), "{error}");
+        let error = resolve_with(None).await.expect_err("gone");
+        assert!(error.is::<DnsFailure>(), "{error}");
+        let error = resolve_with(Some(&[])).await.expect_err("no address");
         assert!(error.is::<DnsFailure>(), "{error}");
     }
 

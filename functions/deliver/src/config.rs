@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use hookline_core::resolve::Resolver;
 use hookline_core::retry::RetrySchedule;
 
 use crate::DeliverError;
@@ -22,11 +23,19 @@ pub struct DeliverConfig {
     pub timeout: Duration,
     /// Lets `http` and private, loopback and link-local targets through. Local mode only.
     pub allow_private_targets: bool,
+    /// Where target host names are resolved: the system resolver, except in tests that script
+    /// answers (DNS rebinding, names that stop resolving). Not read from the environment.
+    pub resolver: Resolver,
 }
 
 impl Default for DeliverConfig {
     fn default() -> Self {
-        Self { schedule: RetrySchedule::default(), timeout: DEFAULT_TIMEOUT, allow_private_targets: false }
+        Self {
+            schedule: RetrySchedule::default(),
+            timeout: DEFAULT_TIMEOUT,
+            allow_private_targets: false,
+            resolver: Resolver::system(),
+        }
     }
 }
 
@@ -72,7 +81,7 @@ impl DeliverConfig {
                 }
             },
         };
-        Ok(Self { schedule, timeout, allow_private_targets })
+        Ok(Self { schedule, timeout, allow_private_targets, resolver: defaults.resolver })
     }
 }
 

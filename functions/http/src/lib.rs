@@ -6,10 +6,12 @@
 //! - [`route`]: the route is API Gateway's resource path (`/v1/subscriptions/{id}`), never the
 //!   raw URI, which carries the stage name on AWS (`/prod/v1/...`).
 //! - [`body`]: JSON bodies with a content-type check and a size limit.
+//! - [`openapi`]: the API's OpenAPI 3.1 document, served at `GET /v1/openapi.json`.
 
 pub mod body;
 mod caller;
 mod error;
+pub mod openapi;
 pub mod route;
 
 pub use caller::{Caller, CallerContext};

@@ -5,11 +5,12 @@
 //! | `POST /v1/subscriptions` | 201, the subscription and its signing secret (shown only here) |
 //! | `GET /v1/subscriptions` (`limit`, `cursor`) | 200 `{"items", "nextCursor"}` |
 //! | `GET / PATCH / DELETE /v1/subscriptions/{id}` | 200 / 200 / 204 |
-//! | `POST /v1/subscriptions/{id}/rotate-secret` | 200 `{"secret"}`; the old one signs 24 h more |
+//! | `POST /v1/subscriptions/{id}/rotate-secret` | 200 `{"secret"}`; the old one signs 24 h more (configurable) |
 //! | `GET /v1/subscriptions/{id}/attempts` (`limit`, `cursor`) | 200, newest first |
-//! | `POST /v1/subscriptions/{id}/replay` (`since`, `until`) | 202 `{"replayId", "replayed", "nextSince"?}` |
+//! | `POST /v1/subscriptions/{id}/replay` (`since`, `until`) | 202 `{"count", "replayId", "nextSince"?}` |
+//! | `GET /v1/openapi.json` | 200, the API's OpenAPI document; the one route without a key |
 //!
-//! Every route needs a tenant key with the `manage` scope, and acts on that key's tenant only:
+//! Every other route needs a tenant key with the `manage` scope, and acts on that key's tenant only:
 //! the tenant never comes from the request, and another tenant's id answers 404 exactly like
 //! one that does not exist. Routes are matched on API Gateway's resource path, never the URI.
 
@@ -24,6 +25,7 @@ use hookline_core::error::PortError;
 use hookline_core::ids::SubscriptionId;
 use hookline_core::model::{Scope, SecretEntry, Subscription, TenantId};
 use hookline_core::ports::{AttemptLog, DeliveryQueue, EventLog, SubscriptionStore};
+use hookline_core::resolve::Resolver;
 use hookline_core::signing::WebhookSecret;
 use hookline_http::{ApiError, Caller, json_response, route};
 use lambda_http::http::{Method, StatusCode};
@@ -32,7 +34,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-pub use rotation::GRACE as ROTATION_GRACE;
+pub use rotation::DEFAULT_GRACE as DEFAULT_ROTATION_GRACE;
 pub use target::TargetRules;
 
 use crate::view::{AttemptView, PageView, SubscriptionView};
@@ -47,38 +49,81 @@ pub const MAX_PAGE_SIZE: usize = 100;
 const CONFLICT_RETRIES: usize = 3;
 
 pub const ALLOW_PRIVATE_TARGETS_ENV: &str = "HOOKLINE_ALLOW_PRIVATE_TARGETS";
+pub const ROTATION_GRACE_HOURS_ENV: &str = "HOOKLINE_ROTATION_GRACE_HOURS";
+/// The longest rotation grace accepted: 30 days.
+pub const MAX_ROTATION_GRACE_HOURS: i64 = 720;
 
 /// The function's settings, read once at start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionsConfig {
     /// Admits `http` URLs and private, loopback and link-local targets. Local mode only.
     pub allow_private_targets: bool,
+    /// How long a rotated-out secret keeps signing deliveries beside the new one.
+    pub rotation_grace: time::Duration,
+    /// Where target host names are resolved when a subscription is saved: the system resolver,
+    /// except in tests that script answers. Not read from the environment.
+    pub resolver: Resolver,
+}
+
+impl Default for SubscriptionsConfig {
+    fn default() -> Self {
+        Self { allow_private_targets: false, rotation_grace: DEFAULT_ROTATION_GRACE, resolver: Resolver::system() }
+    }
 }
 
 /// A configuration variable whose value cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("environment variable {name} must be true or false, not {value:?}")]
+#[derive(thiserror::Error)]
+#[error("environment variable {name} {reason}, not {value:?}")]
 pub struct InvalidVariable {
     pub name: &'static str,
+    pub reason: &'static str,
     pub value: String,
 }
 
+// `main` returning an error prints its Debug form: make that the sentence, not the struct.
+impl std::fmt::Debug for InvalidVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 impl SubscriptionsConfig {
-    /// Reads `HOOKLINE_ALLOW_PRIVATE_TARGETS` (default false).
+    /// Reads `HOOKLINE_ALLOW_PRIVATE_TARGETS` (default false) and
+    /// `HOOKLINE_ROTATION_GRACE_HOURS` (default 24).
     pub fn from_env() -> Result<Self, InvalidVariable> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, InvalidVariable> {
+        let defaults = Self::default();
         let allow_private_targets = match var(ALLOW_PRIVATE_TARGETS_ENV) {
-            None => false,
+            None => defaults.allow_private_targets,
             Some(text) => match text.trim().to_ascii_lowercase().as_str() {
                 "" | "false" | "0" | "no" => false,
                 "true" | "1" | "yes" => true,
-                _ => return Err(InvalidVariable { name: ALLOW_PRIVATE_TARGETS_ENV, value: text }),
+                _ => {
+                    return Err(InvalidVariable {
+                        name: ALLOW_PRIVATE_TARGETS_ENV,
+                        reason: "must be true or false",
+                        value: text,
+                    });
+                }
             },
         };
-        Ok(Self { allow_private_targets })
+        let rotation_grace = match var(ROTATION_GRACE_HOURS_ENV).filter(|text| !text.trim().is_empty()) {
+            None => defaults.rotation_grace,
+            Some(text) => match text.trim().parse::<i64>() {
+                Ok(hours @ 0..=MAX_ROTATION_GRACE_HOURS) => time::Duration::hours(hours),
+                _ => {
+                    return Err(InvalidVariable {
+                        name: ROTATION_GRACE_HOURS_ENV,
+                        reason: "must be a whole number of hours from 0 to 720",
+                        value: text,
+                    });
+                }
+            },
+        };
+        Ok(Self { allow_private_targets, rotation_grace, resolver: defaults.resolver })
     }
 }
 
@@ -90,6 +135,7 @@ enum Resource {
     Attempts,
     RotateSecret,
     Replay,
+    OpenApi,
 }
 
 impl Resource {
@@ -100,6 +146,7 @@ impl Resource {
             "/v1/subscriptions/{id}/attempts" => Some(Self::Attempts),
             "/v1/subscriptions/{id}/rotate-secret" => Some(Self::RotateSecret),
             "/v1/subscriptions/{id}/replay" => Some(Self::Replay),
+            hookline_http::openapi::PATH => Some(Self::OpenApi),
             _ => None,
         }
     }
@@ -114,6 +161,7 @@ pub struct Subscriptions<S, A, E, D> {
     events: E,
     deliveries: D,
     targets: TargetRules,
+    rotation_grace: time::Duration,
     catalogue: &'static Catalogue,
 }
 
@@ -124,7 +172,8 @@ impl<S: SubscriptionStore, A: AttemptLog, E: EventLog, D: DeliveryQueue> Subscri
             attempts,
             events,
             deliveries,
-            targets: TargetRules::new(config.allow_private_targets),
+            targets: TargetRules::new(config.allow_private_targets).with_resolver(config.resolver),
+            rotation_grace: config.rotation_grace,
             catalogue: Catalogue::builtin(),
         }
     }
@@ -162,6 +211,12 @@ impl<S: SubscriptionStore, A: AttemptLog, E: EventLog, D: DeliveryQueue> Subscri
             .as_deref()
             .and_then(Resource::of)
             .ok_or_else(|| ApiError::not_found("no such route"))?;
+        if resource == Resource::OpenApi {
+            return match request.method() {
+                &Method::GET => Ok(hookline_http::openapi::response()),
+                _ => Err(ApiError::method_not_allowed()),
+            };
+        }
         let caller = Caller::from_request(request)?;
         caller.require(Scope::Manage)?;
         let tenant = caller.tenant()?;
@@ -280,7 +335,8 @@ impl<S: SubscriptionStore, A: AttemptLog, E: EventLog, D: DeliveryQueue> Subscri
     async fn rotate_secret(&self, tenant: &TenantId, id: &SubscriptionId) -> Result<Response<Body>, ApiError> {
         let secret = WebhookSecret::generate();
         self.modify(tenant, id, |subscription, now| {
-            subscription.secrets = rotation::rotate(std::mem::take(&mut subscription.secrets), secret.clone(), now);
+            subscription.secrets =
+                rotation::rotate(std::mem::take(&mut subscription.secrets), secret.clone(), now, self.rotation_grace);
         })
         .await?;
         tracing::info!("subscription secret rotated");
@@ -321,7 +377,7 @@ impl<S: SubscriptionStore, A: AttemptLog, E: EventLog, D: DeliveryQueue> Subscri
         let replayed = replay::replay(&self.events, &self.deliveries, &subscription, window).await?;
         tracing::info!(
             replay_id = %replayed.replay_id,
-            replayed = replayed.replayed,
+            count = replayed.count,
             since = %window.since,
             until = %window.until,
             "replay enqueued"
@@ -423,6 +479,20 @@ mod tests {
     }
 
     #[test]
+    fn the_rotation_grace_is_read_in_hours_and_bad_values_name_the_variable() {
+        assert_eq!(config(&[]).expect("default").rotation_grace, time::Duration::hours(24));
+        assert_eq!(config(&[(ROTATION_GRACE_HOURS_ENV, "")]).expect("empty").rotation_grace, time::Duration::hours(24));
+        assert_eq!(config(&[(ROTATION_GRACE_HOURS_ENV, " 2 ")]).expect("2").rotation_grace, time::Duration::hours(2));
+        assert_eq!(config(&[(ROTATION_GRACE_HOURS_ENV, "0")]).expect("0").rotation_grace, time::Duration::ZERO);
+        for bad in ["-1", "721", "1.5", "a day"] {
+            let message = config(&[(ROTATION_GRACE_HOURS_ENV, bad)]).expect_err(bad).to_string();
+            assert!(message.contains(ROTATION_GRACE_HOURS_ENV) && message.contains("hours"), "{message}");
+        }
+        let error = config(&[(ROTATION_GRACE_HOURS_ENV, "soon")]).expect_err("bad");
+        assert_eq!(format!("{error:?}"), error.to_string(), "main prints the sentence");
+    }
+
+    #[test]
     fn every_route_template_is_known() {
         for path in [
             "/v1/subscriptions",
@@ -430,6 +500,7 @@ mod tests {
             "/v1/subscriptions/{id}/attempts",
             "/v1/subscriptions/{id}/rotate-secret",
             "/v1/subscriptions/{id}/replay",
+            "/v1/openapi.json",
         ] {
             assert!(Resource::of(path).is_some(), "{path}");
         }

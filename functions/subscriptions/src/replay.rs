@@ -71,7 +71,7 @@ fn time_field(name: &str, value: &Value) -> Result<OffsetDateTime, ApiError> {
 pub struct Replayed {
     pub replay_id: ReplayId,
     /// Events enqueued for delivery.
-    pub replayed: usize,
+    pub count: usize,
     /// Set when the window held more than one request replays: start the next one here.
     #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub next_since: Option<OffsetDateTime>,
@@ -107,11 +107,11 @@ pub async fn replay(
         queue.enqueue(&tasks).await?;
         replayed += tasks.len();
         if stop_at.is_some() {
-            return Ok(Replayed { replay_id, replayed, next_since: stop_at });
+            return Ok(Replayed { replay_id, count: replayed, next_since: stop_at });
         }
         match page.next_cursor {
             Some(next) => cursor = Some(next),
-            None => return Ok(Replayed { replay_id, replayed, next_since: None }),
+            None => return Ok(Replayed { replay_id, count: replayed, next_since: None }),
         }
     }
 }

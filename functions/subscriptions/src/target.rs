@@ -4,10 +4,20 @@
 //! and every address its host resolves to must pass the SSRF policy. The delivery client checks
 //! the addresses again at connection time, so a name that is re-pointed later (DNS rebinding)
 //! is still refused then; this check tells the tenant early, with a reason.
+//!
+//! Numeric hosts are read the WHATWG way by the `url` crate, as browsers and libc read them:
+//! `2130706433`, `0177.0.0.1`, `0x7f.1` and `127.1` all become the IPv4 address 127.0.0.1 and
+//! are judged as such, so no spelling of an address slips past as a "name".
+//!
+//! A name that does not resolve is refused when private targets are disallowed: its addresses
+//! cannot be shown to be public. When they are allowed (local mode) every address would pass
+//! anyway, so the name is accepted unresolved (a receiver that is not up yet, a name a test
+//! points later); deliveries to it fail as DNS errors and are retried.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+use hookline_core::resolve::Resolver;
 use hookline_core::ssrf::TargetPolicy;
 use hookline_http::ApiError;
 use url::{Host, Url};
@@ -18,26 +28,34 @@ pub const MAX_URL_CHARS: usize = 2048;
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where targets may point, per this deployment's configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetRules {
     policy: TargetPolicy,
     allow_http: bool,
+    resolver: Resolver,
 }
 
 impl TargetRules {
     /// `allow_private_targets` (local mode) admits `http` and private, loopback and link-local
-    /// addresses.
+    /// addresses. Names are resolved by the system resolver.
     pub fn new(allow_private_targets: bool) -> Self {
-        Self { policy: TargetPolicy { allow_private: allow_private_targets }, allow_http: allow_private_targets }
+        Self {
+            policy: TargetPolicy { allow_private: allow_private_targets },
+            allow_http: allow_private_targets,
+            resolver: Resolver::system(),
+        }
+    }
+
+    /// The same rules, resolving names through `resolver`.
+    pub fn with_resolver(self, resolver: Resolver) -> Self {
+        Self { resolver, ..self }
     }
 
     /// Parses and checks the URL, resolving its host if it is a name.
     pub async fn check(&self, text: &str) -> Result<Url, ApiError> {
         let url = self.parse(text)?;
         if let Some(Host::Domain(name)) = url.host() {
-            // `parse` made sure there is a port (the scheme's default at least).
-            let port = url.port_or_known_default().unwrap_or(443);
-            self.resolve(name, port).await?;
+            self.resolve(name).await?;
         }
         Ok(url)
     }
@@ -72,16 +90,23 @@ impl TargetRules {
         self.policy.check(ip).map_err(|blocked| invalid(format!("`url` is refused: {blocked}")))
     }
 
-    async fn resolve(&self, name: &str, port: u16) -> Result<(), ApiError> {
-        let lookup = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port))).await;
-        let addresses: Vec<IpAddr> = match lookup {
-            Ok(Ok(addresses)) => addresses.map(|address| address.ip()).collect(),
-            Ok(Err(error)) => return Err(invalid(format!("the host `{name}` of `url` does not resolve: {error}"))),
-            Err(_) => return Err(invalid(format!("the host `{name}` of `url` did not resolve in time"))),
+    async fn resolve(&self, name: &str) -> Result<(), ApiError> {
+        let lookup = tokio::time::timeout(RESOLVE_TIMEOUT, self.resolver.lookup(name)).await;
+        let unresolved = match lookup {
+            Ok(Ok(addresses)) if !addresses.is_empty() => return self.judge(name, addresses),
+            Ok(Ok(_)) => format!("the host `{name}` of `url` resolves to no address"),
+            Ok(Err(error)) => format!("the host `{name}` of `url` does not resolve: {error}"),
+            Err(_) => format!("the host `{name}` of `url` did not resolve in time"),
         };
-        if addresses.is_empty() {
-            return Err(invalid(format!("the host `{name}` of `url` resolves to no address")));
+        if self.policy.allow_private {
+            // Nothing to judge: every address would be allowed. See the module docs.
+            tracing::info!(host = name, "target host does not resolve (yet); accepted in local mode");
+            return Ok(());
         }
+        Err(invalid(unresolved))
+    }
+
+    fn judge(&self, name: &str, addresses: Vec<IpAddr>) -> Result<(), ApiError> {
         for ip in addresses {
             self.policy.check(ip).map_err(|blocked| {
                 invalid(format!("the host `{name}` of `url` resolves to {ip}, which is refused: {blocked}"))
@@ -99,7 +124,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 mod tests {
     use super::*;
 
-    fn refused(rules: TargetRules, text: &str) -> String {
+    fn refused(rules: &TargetRules, text: &str) -> String {
         let error = rules.parse(text).expect_err(text);
         assert_eq!((error.status.as_u16(), error.field.as_deref()), (422, Some("url")), "{text}");
         error.message
@@ -110,14 +135,14 @@ mod tests {
         let rules = TargetRules::new(false);
         assert!(rules.parse("https://hooks.example.com/in?x=1").is_ok());
         assert!(rules.parse("https://93.184.216.34:8443/in").is_ok());
-        assert!(refused(rules, "http://hooks.example.com/in").contains("https"));
-        assert!(refused(rules, "ftp://hooks.example.com/in").contains("`ftp`"));
-        assert!(refused(rules, "hooks.example.com/in").contains("absolute URL"));
-        assert!(refused(rules, "https://user:pw@hooks.example.com/").contains("credentials"));
-        assert!(refused(rules, "https://user@hooks.example.com/").contains("credentials"));
-        assert!(refused(rules, "mailto:ops@example.com").contains("`mailto`"));
+        assert!(refused(&rules, "http://hooks.example.com/in").contains("https"));
+        assert!(refused(&rules, "ftp://hooks.example.com/in").contains("`ftp`"));
+        assert!(refused(&rules, "hooks.example.com/in").contains("absolute URL"));
+        assert!(refused(&rules, "https://user:pw@hooks.example.com/").contains("credentials"));
+        assert!(refused(&rules, "https://user@hooks.example.com/").contains("credentials"));
+        assert!(refused(&rules, "mailto:ops@example.com").contains("`mailto`"));
         let long = format!("https://example.com/{}", "a".repeat(2048));
-        assert!(refused(rules, &long).contains("2048"));
+        assert!(refused(&rules, &long).contains("2048"));
     }
 
     #[test]
@@ -131,7 +156,30 @@ mod tests {
             ("https://[::ffff:127.0.0.1]/x", "loopback"),
             ("https://0x7f000001/x", "loopback"),
         ] {
-            assert!(refused(rules, text).contains(range), "{text}");
+            assert!(refused(&rules, text).contains(range), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_numeric_spelling_of_an_address_is_read_as_that_address() {
+        // The `url` crate parses IPv4 hosts as WHATWG (and inet_aton) do: decimal, octal and hex
+        // parts, and fewer than four parts. Each of these is 127.0.0.1, 10.0.0.1 or 169.254.169.254.
+        let rules = TargetRules::new(false);
+        for (text, range) in [
+            ("https://2130706433/x", "loopback"),
+            ("https://0177.0.0.1/x", "loopback"),
+            ("https://0x7f.1/x", "loopback"),
+            ("https://127.1/x", "loopback"),
+            ("https://0x7f.0.0.1/x", "loopback"),
+            ("https://017700000001/x", "loopback"),
+            ("https://0xA000001/x", "private"),
+            ("https://012.0.0.1/x", "private"),
+            ("https://0xa9.0xfe.0xa9.0xfe/x", "cloud metadata"),
+            ("https://2852039166/x", "cloud metadata"),
+            ("https://0/x", "unspecified"),
+            ("https://[0:0:0:0:0:ffff:7f00:1]/x", "loopback"),
+        ] {
+            assert!(refused(&rules, text).contains(range), "{text}");
         }
     }
 
@@ -140,7 +188,7 @@ mod tests {
         let rules = TargetRules::new(true);
         assert!(rules.parse("http://127.0.0.1:9/x").is_ok());
         assert!(rules.parse("https://[::1]/x").is_ok());
-        assert!(refused(rules, "ftp://127.0.0.1/x").contains("https or http"));
+        assert!(refused(&rules, "ftp://127.0.0.1/x").contains("https or http"));
     }
 
     #[tokio::test]
@@ -150,8 +198,41 @@ mod tests {
         assert_eq!(error.field.as_deref(), Some("url"));
         assert!(error.message.contains("localhost") && error.message.contains("loopback"), "{}", error.message);
         assert!(TargetRules::new(true).check("http://localhost:9/x").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_is_refused_unless_private_targets_are_allowed() {
         // `.invalid` never resolves (RFC 6761).
-        let error = TargetRules::new(true).check("https://no-such-host.invalid/x").await.expect_err("unresolvable");
+        let error = TargetRules::new(false).check("https://no-such-host.invalid/x").await.expect_err("unresolvable");
+        assert_eq!(error.field.as_deref(), Some("url"));
         assert!(error.message.contains("no-such-host.invalid"), "{}", error.message);
+        assert!(TargetRules::new(true).check("https://no-such-host.invalid/x").await.is_ok(), "local mode");
+    }
+
+    #[derive(Debug)]
+    struct Answers(Vec<IpAddr>);
+
+    impl hookline_core::resolve::ResolveHost for Answers {
+        fn resolve<'a>(&'a self, _host: &'a str) -> hookline_core::resolve::Resolution<'a> {
+            Box::pin(async move { Ok(self.0.clone()) })
+        }
+    }
+
+    fn answering(addresses: &[&str]) -> Resolver {
+        let addresses = addresses.iter().map(|a| a.parse().expect("ip")).collect();
+        Resolver::custom(std::sync::Arc::new(Answers(addresses)))
+    }
+
+    #[tokio::test]
+    async fn names_go_through_the_injected_resolver_and_one_private_address_is_enough_to_refuse() {
+        let strict = TargetRules::new(false);
+        let public = strict.clone().with_resolver(answering(&["93.184.216.34"]));
+        assert!(public.check("https://hooks.example.com/x").await.is_ok());
+        let mixed = strict.clone().with_resolver(answering(&["93.184.216.34", "10.1.2.3"]));
+        let error = mixed.check("https://hooks.example.com/x").await.expect_err("one private address");
+        assert!(error.message.contains("10.1.2.3") && error.message.contains("private"), "{}", error.message);
+        let none = strict.with_resolver(answering(&[]));
+        let error = none.check("https://hooks.example.com/x").await.expect_err("no address");
+        assert!(error.message.contains("no address"), "{}", error.message);
     }
 }

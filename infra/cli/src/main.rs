@@ -2,16 +2,17 @@
 //!
 //! - `hookline dev` runs the local stack (see `hookline-local`).
 //! - `hookline keys create` mints an API key and stores its hash.
+//! - `hookline keys list` / `hookline keys revoke` (module [`keys`]) show and revoke keys.
 //! - `hookline dlq list | redrive` shows and moves back what the dead-letter queues hold.
 
 mod dlq;
+mod keys;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use hookline_aws::DynamoStore;
 use hookline_aws::resources::QueueSettings;
 use hookline_core::api_key;
 use hookline_core::ids::ApiKeyId;
@@ -20,6 +21,7 @@ use hookline_core::ports::ApiKeyStore;
 use hookline_deliver::DeliverConfig;
 use hookline_deliver::config::ALLOW_PRIVATE_TARGETS_ENV;
 use hookline_local::LocalOptions;
+use hookline_subscriptions::SubscriptionsConfig;
 use time::OffsetDateTime;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -46,10 +48,11 @@ enum Command {
     /// From another shell, `AWS_ENDPOINT_URL=<the AWS URL above> hookline keys create …` mints
     /// keys this stack accepts.
     ///
-    /// Reads HOOKLINE_RETRY_SCHEDULE, HOOKLINE_DELIVERY_TIMEOUT_SECONDS, HOOKLINE_RETENTION_DAYS
-    /// and HOOKLINE_ALLOW_PRIVATE_TARGETS (default true here only: http and loopback subscriber
-    /// URLs are allowed), and HOOKLINE_VISIBILITY_TIMEOUT_SECONDS (local only; default 180, as
-    /// the template: how long a message a crashed stack had in flight stays hidden). Logs go to stderr (RUST_LOG, default info). Ctrl-C or SIGTERM stops it
+    /// Reads HOOKLINE_RETRY_SCHEDULE, HOOKLINE_DELIVERY_TIMEOUT_SECONDS, HOOKLINE_RETENTION_DAYS,
+    /// HOOKLINE_ROTATION_GRACE_HOURS and HOOKLINE_ALLOW_PRIVATE_TARGETS (default true here only:
+    /// http and loopback subscriber URLs are allowed), and HOOKLINE_VISIBILITY_TIMEOUT_SECONDS
+    /// (local only; default 180, as the template: how long a message a crashed stack had in
+    /// flight stays hidden). Logs go to stderr (RUST_LOG, default info). Ctrl-C or SIGTERM stops it
     /// cleanly.
     Dev {
         /// The API port on 127.0.0.1.
@@ -114,6 +117,23 @@ enum KeysCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         scopes: Vec<String>,
     },
+    /// List a tenant's keys, revoked ones included: id, tenant, scopes, created, revoked.
+    ///
+    /// Never prints a key or its hash. Same table and endpoint settings as `keys create`.
+    List {
+        /// The tenant whose keys to list, or `*` for platform keys.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key by its id (`key_…`, as `keys list` shows it).
+    ///
+    /// The local stack refuses the key from the next request on. On AWS, API Gateway caches the
+    /// authorizer's answer per key for ReauthorizeEvery (60 s in template.yaml): a revoked key
+    /// can keep working that long.
+    Revoke {
+        /// The key's id.
+        key_id: String,
+    },
 }
 
 #[tokio::main]
@@ -124,7 +144,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
         Command::Dev { port, aws_port, quiet } => dev(port, aws_port, quiet).await,
-        Command::Keys { command: KeysCommand::Create { tenant, scopes } } => create_key(&tenant, &scopes).await,
+        Command::Keys { command } => run_keys(command).await,
         Command::Dlq { command } => dead_letters(command).await,
     };
     // The error chain in one line, without a backtrace: these are operator mistakes, not bugs.
@@ -149,7 +169,9 @@ fn dev_options(port: u16, aws_port: Option<u16>, quiet: bool) -> anyhow::Result<
         allow_private_targets: if private_targets_set { deliver.allow_private_targets } else { true },
         retention: hookline_aws::resources::retention_from_env()?,
         queue_settings: queue_settings_from_env()?,
+        rotation_grace: SubscriptionsConfig::from_env()?.rotation_grace.unsigned_abs(),
         quiet,
+        ..LocalOptions::default()
     })
 }
 
@@ -251,7 +273,17 @@ async fn aws_target() -> (aws_config::SdkConfig, String) {
     }
 }
 
-async fn create_key(tenant: &str, scopes: &[String]) -> anyhow::Result<()> {
+async fn run_keys(command: KeysCommand) -> anyhow::Result<()> {
+    let table = keys::KeyTable::from_env().await;
+    let mut stdout = std::io::stdout().lock();
+    match command {
+        KeysCommand::Create { tenant, scopes } => create_key(&table, &tenant, &scopes).await,
+        KeysCommand::List { tenant } => keys::list(&table.store, &table.place, &tenant, &mut stdout).await,
+        KeysCommand::Revoke { key_id } => keys::revoke(&table.store, &table.place, &key_id, &mut stdout).await,
+    }
+}
+
+async fn create_key(table: &keys::KeyTable, tenant: &str, scopes: &[String]) -> anyhow::Result<()> {
     let owner: KeyOwner = tenant.parse().with_context(|| format!("--tenant `{tenant}`"))?;
     let mut parsed: Vec<Scope> =
         scopes.iter().map(|s| s.trim().parse()).collect::<Result<_, String>>().map_err(anyhow::Error::msg)?;
@@ -260,11 +292,6 @@ async fn create_key(tenant: &str, scopes: &[String]) -> anyhow::Result<()> {
     if parsed.is_empty() {
         bail!("--scopes needs at least one of publish, manage");
     }
-    let (config, place) = aws_target().await;
-    let table =
-        std::env::var("HOOKLINE_TABLE").ok().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "hookline".to_owned());
-    // Keys never expire by TTL; retention applies to events and attempts only.
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &table, Duration::ZERO);
     let minted = api_key::mint();
     let key = ApiKey {
         id: ApiKeyId::generate(),
@@ -274,7 +301,7 @@ async fn create_key(tenant: &str, scopes: &[String]) -> anyhow::Result<()> {
         created_at: OffsetDateTime::now_utc(),
         revoked_at: None,
     };
-    store.create(&key).await.with_context(|| format!("storing the key in table `{table}` {place}"))?;
+    table.store.create(&key).await.with_context(|| format!("storing the key in {}", table.place))?;
     let scope_names: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
     eprintln!(
         "created API key {} for {} with scopes {}; store it now, it is not shown again",
@@ -310,6 +337,16 @@ mod tests {
         };
         assert_eq!((tenant.as_str(), scopes), ("*", vec!["publish".to_owned(), "manage".to_owned()]));
         assert!(Cli::try_parse_from(["hookline", "keys", "create", "--tenant", "acme"]).is_err(), "scopes required");
+    }
+
+    #[test]
+    fn keys_list_needs_a_tenant_and_revoke_a_key_id() {
+        let cli = Cli::try_parse_from(["hookline", "keys", "list", "--tenant", "acme"]).expect("parses");
+        assert!(matches!(cli.command, Command::Keys { command: KeysCommand::List { tenant } } if tenant == "acme"));
+        assert!(Cli::try_parse_from(["hookline", "keys", "list"]).is_err(), "tenant required");
+        let cli = Cli::try_parse_from(["hookline", "keys", "revoke", "key_01"]).expect("parses");
+        assert!(matches!(cli.command, Command::Keys { command: KeysCommand::Revoke { key_id } } if key_id == "key_01"));
+        assert!(Cli::try_parse_from(["hookline", "keys", "revoke"]).is_err(), "key id required");
     }
 
     #[test]

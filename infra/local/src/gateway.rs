@@ -47,7 +47,16 @@ const ROUTES: &[(&str, Function)] = &[
     ("/v1/subscriptions/{id}/rotate-secret", Function::Subscriptions),
     ("/v1/subscriptions/{id}/attempts", Function::Subscriptions),
     ("/v1/subscriptions/{id}/replay", Function::Subscriptions),
+    (hookline_http::openapi::PATH, Function::Subscriptions),
 ];
+
+/// Routes served without an API key (`Auth: Authorizer: NONE` in the template).
+const PUBLIC: &[&str] = &[hookline_http::openapi::PATH];
+
+/// The resource templates of every route the local API serves.
+pub(crate) fn routes() -> impl Iterator<Item = &'static str> {
+    ROUTES.iter().map(|(template, _)| *template)
+}
 
 /// Finds the route a path belongs to, with its path parameters.
 fn match_route(path: &str) -> Option<(&'static str, Function, HashMap<String, String>)> {
@@ -117,13 +126,17 @@ async fn answer(handlers: &Handlers, request: Request<AxumBody>) -> Response {
     let Some((resource, function, params)) = match_route(parts.uri.path()) else {
         return error(ApiError::not_found("no such route"));
     };
-    let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let key = match handlers.authorizer.resolve(authorization).await {
-        Ok(key) => key,
-        Err(AuthorizerError::Unauthorized) => return error(ApiError::unauthorized()),
-        Err(other) => {
-            tracing::warn!(error = %other, "authorizer failed");
-            return error(ApiError::unavailable());
+    let key = if PUBLIC.contains(&resource) {
+        None
+    } else {
+        let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match handlers.authorizer.resolve(authorization).await {
+            Ok(key) => Some(key),
+            Err(AuthorizerError::Unauthorized) => return error(ApiError::unauthorized()),
+            Err(other) => {
+                tracing::warn!(error = %other, "authorizer failed");
+                return error(ApiError::unavailable());
+            }
         }
     };
     let declared_length =
@@ -135,7 +148,7 @@ async fn answer(handlers: &Handlers, request: Request<AxumBody>) -> Response {
         return error(ApiError::too_large(MAX_BODY_BYTES));
     };
 
-    let event = proxy_event(&parts, resource, &params, &key, &bytes);
+    let event = proxy_event(&parts, resource, &params, key.as_ref(), &bytes);
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
         Err(err) => {
@@ -162,11 +175,15 @@ fn proxy_event(
     parts: &Parts,
     resource: &str,
     params: &HashMap<String, String>,
-    key: &ApiKey,
+    key: Option<&ApiKey>,
     bytes: &[u8],
 ) -> serde_json::Value {
-    let mut authorizer = CallerContext::for_key(key);
-    authorizer.insert("principalId".into(), key.id.to_string().into());
+    // A route without an authorizer gets no authorizer context, as on API Gateway.
+    let authorizer = key.map(|key| {
+        let mut context = CallerContext::for_key(key);
+        context.insert("principalId".into(), key.id.to_string().into());
+        context
+    });
     let (body, is_base64) = match std::str::from_utf8(bytes) {
         Ok(text) => (serde_json::Value::String(text.to_owned()), false),
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(bytes).into(), true),

@@ -26,6 +26,7 @@ use aws_sdk_sqs::config::Credentials;
 use hookline_authorizer::Authorizer;
 use hookline_aws::resources::{QueueSettings, Resources};
 use hookline_aws::{DynamoStore, SqsDeadLetterQueue, SqsDeliveryQueue, SqsEventQueue};
+use hookline_core::resolve::{ResolveHost, Resolver};
 use hookline_core::retry::RetrySchedule;
 use hookline_deliver::{Deliver, DeliverConfig};
 use hookline_fanout::Fanout;
@@ -35,6 +36,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use moto::{DEFAULT_AWS_PORT, MotoProcess};
+
+/// The resource template of every route the local API serves (`template.yaml` declares the
+/// same), e.g. `/v1/subscriptions/{id}`.
+pub fn api_routes() -> Vec<&'static str> {
+    gateway::routes().collect()
+}
 
 /// How to run the local stack.
 #[derive(Debug, Clone)]
@@ -53,10 +60,18 @@ pub struct LocalOptions {
     pub allow_private_targets: bool,
     /// How long the event log and the attempt log keep their records.
     pub retention: Duration,
+    /// How long a rotated-out secret keeps signing (`HOOKLINE_ROTATION_GRACE_HOURS`).
+    pub rotation_grace: Duration,
+    /// Resolves subscription hosts, when saved and when delivered to; `None` is the system
+    /// resolver. Tests inject a scripted one (DNS rebinding, names that stop resolving).
+    pub resolver: Option<Arc<dyn ResolveHost>>,
     /// The queues' redrive count and visibility timeout (the template's by default).
     pub queue_settings: QueueSettings,
     /// Per-request and per-batch log lines at debug rather than info.
     pub quiet: bool,
+    /// Runs the SQS pollers (fan-out and delivery). Off, only the API runs and whatever it
+    /// enqueues stays on the queue: tests use that to count exactly what a request enqueued.
+    pub run_pollers: bool,
 }
 
 impl Default for LocalOptions {
@@ -69,8 +84,11 @@ impl Default for LocalOptions {
             delivery_timeout: Duration::from_secs(15),
             allow_private_targets: true,
             retention: Duration::from_secs(30 * 86_400),
+            rotation_grace: Duration::from_secs(24 * 3_600),
+            resolver: None,
             queue_settings: QueueSettings::default(),
             quiet: false,
+            run_pollers: true,
         }
     }
 }
@@ -165,7 +183,10 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<RunningStack> {
         schedule: options.retry_schedule.clone(),
         timeout: options.delivery_timeout,
         allow_private_targets: options.allow_private_targets,
+        resolver: Resolver::from(options.resolver.clone()),
     };
+    let rotation_grace =
+        time::Duration::try_from(options.rotation_grace).context("the rotation grace is too long to represent")?;
     let handlers = Arc::new(Handlers {
         authorizer: Authorizer::new(store.clone()),
         ingest: Ingest::new(
@@ -179,7 +200,11 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<RunningStack> {
             store.clone(),
             store.clone(),
             deliveries.clone(),
-            SubscriptionsConfig { allow_private_targets: options.allow_private_targets },
+            SubscriptionsConfig {
+                allow_private_targets: options.allow_private_targets,
+                rotation_grace,
+                resolver: Resolver::from(options.resolver.clone()),
+            },
         ),
         fanout: Fanout::new(store.clone(), deliveries.clone()),
         deliver: Deliver::new(
@@ -202,6 +227,9 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<RunningStack> {
     let (stop, stopped) = watch::channel(false);
     let gateway = gateway::Gateway { handlers: handlers.clone(), quiet: options.quiet };
     let mut tasks = vec![tokio::spawn(gateway::serve(listener, gateway, stopped.clone()))];
+    if !options.run_pollers {
+        return Ok(RunningStack { api, endpoint, resources, stop, tasks, moto });
+    }
     let fanout_handlers = handlers.clone();
     tasks.push(tokio::spawn(mapping::poll(events_source, stopped.clone(), move |batch| {
         let handlers = fanout_handlers.clone();

@@ -5,18 +5,21 @@
 //!   the local stack uses.
 //! - [`TestReceiver`]: a real HTTP server on `127.0.0.1:0` that records every request (headers
 //!   and raw body) and answers scripted statuses, delays and `Retry-After` headers.
+//! - [`ScriptedResolver`]: a DNS resolver whose answers a test sets and changes at run time.
 //! - [`lambda`]: Lambda events for handler tests.
 //! - [`eventually`]: polls a condition until it holds or a deadline passes.
 
 pub mod lambda;
 mod moto;
 mod receiver;
+mod resolver;
 
 use std::future::Future;
 use std::time::Duration;
 
 pub use moto::{MotoServer, TestAws};
 pub use receiver::{Recorded, Reply, TestReceiver};
+pub use resolver::ScriptedResolver;
 
 /// Polls `check` every 50 ms until it returns `Some`, or fails after `timeout` with `what`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>

@@ -51,7 +51,7 @@ async fn replay_enqueues_the_windows_matching_events_of_the_callers_tenant_only(
     let body = json!({"since": text(start), "until": text(start + Duration::hours(1))});
     let answer = call("POST", REPLAY).id(&id).json(body).send(&handler).await;
     assert_eq!(answer.status, 202, "{:?}", answer.body);
-    assert_eq!(answer.body["replayed"], 2);
+    assert_eq!(answer.body["count"], 2);
     assert!(answer.body["replayId"].as_str().is_some_and(|r| r.starts_with("rpl_")), "{:?}", answer.body);
     assert_eq!(answer.body.get("nextSince"), None);
     let (ids, replays) = enqueued(&handler);
@@ -70,7 +70,7 @@ async fn until_defaults_to_now_and_each_replay_has_its_own_id() {
     let first = call("POST", REPLAY).id(&id).json(body.clone()).send(&handler).await;
     let second = call("POST", REPLAY).id(&id).json(body).send(&handler).await;
     assert_eq!((first.status, second.status), (202, 202));
-    assert_eq!((first.body["replayed"].clone(), second.body["replayed"].clone()), (json!(1), json!(1)));
+    assert_eq!((first.body["count"].clone(), second.body["count"].clone()), (json!(1), json!(1)));
     assert_ne!(first.body["replayId"], second.body["replayId"], "asking twice delivers twice");
 }
 
@@ -86,12 +86,12 @@ async fn a_large_window_is_cut_between_timestamps_and_continues_from_next_since(
 
     let first = call("POST", REPLAY).id(&id).json(json!({"since": text(start)})).send(&handler).await;
     assert_eq!(first.status, 202, "{:?}", first.body);
-    let replayed = first.body["replayed"].as_u64().expect("count");
+    let replayed = first.body["count"].as_u64().expect("count");
     assert_eq!(replayed, 1_000, "the per-request cap, on a millisecond boundary");
     let next = first.body["nextSince"].as_str().expect("nextSince when cut").to_owned();
     let second = call("POST", REPLAY).id(&id).json(json!({"since": next})).send(&handler).await;
     assert_eq!(second.status, 202, "{:?}", second.body);
-    assert_eq!(second.body["replayed"], 100);
+    assert_eq!(second.body["count"], 100);
     assert_eq!(second.body.get("nextSince"), None);
 
     let (ids, _) = enqueued(&handler);

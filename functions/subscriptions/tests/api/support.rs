@@ -19,7 +19,7 @@ pub fn handler() -> Handler {
 }
 
 pub fn local_handler() -> Handler {
-    with_config(SubscriptionsConfig { allow_private_targets: true })
+    with_config(SubscriptionsConfig { allow_private_targets: true, ..SubscriptionsConfig::default() })
 }
 
 fn with_config(config: SubscriptionsConfig) -> Handler {
