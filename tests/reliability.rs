@@ -258,3 +258,32 @@ async fn the_same_idempotency_key_and_body_create_one_event_and_another_body_is_
     assert_eq!(receiver.requests().len(), 1, "one event for the repeated publish");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_name_that_does_not_resolve_is_retried_and_delivered_once_it_does() {
+    let resolver = hookline_testkit::ScriptedResolver::new();
+    let stack = Stack::start_with(|o| {
+        o.retry_schedule = "1s,1s,1s,1s,1s,1s".parse().expect("schedule");
+        o.resolver = Some(resolver.shared());
+    })
+    .await;
+    let key = stack.key("acme", BOTH).await;
+    let receiver = TestReceiver::start().await.expect("receiver");
+    // Local mode accepts a name that does not resolve yet (any address would be allowed).
+    let url = format!("http://hooks.acme.test:{}/hook", receiver.address().port());
+    let (subscription, secret) = stack.subscribe(&key, &url, &["*"]).await;
+    let id = stack.publish_ok(&key, DELETED, deleted("acme", "le-1")).await;
+
+    let attempts = stack.attempts(&key, &subscription, 1).await;
+    assert_eq!(
+        (attempts[0]["errorKind"].clone(), attempts[0]["outcome"].clone()),
+        (json!("dns"), json!("retry_scheduled"))
+    );
+    resolver.set("hooks.acme.test", &[std::net::Ipv4Addr::LOCALHOST.into()]);
+    let requests = receiver.wait_for(1, ARRIVAL).await.expect("delivered once the name resolves");
+    assert_signed(&requests[0], &secret, &id);
+    let attempts = stack.attempts(&key, &subscription, 2).await;
+    assert_eq!(attempts[0]["outcome"], "delivered");
+    assert!(attempts[1..].iter().all(|a| a["errorKind"] == "dns"), "{attempts:?}");
+    stack.stop().await;
+}
