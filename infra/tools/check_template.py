@@ -5,7 +5,9 @@ Linters accept a misspelt FunctionResponseTypes, a queue without a redrive polic
 timeout shorter than its consumer's timeout; any of those silently loses or duplicates messages.
 Usage: .venv-tools/bin/python infra/tools/check_template.py [template.yaml]   (exit 1 on a violation)
 """
+import json
 import os
+import re
 import sys
 
 # The transform's pseudo-parameters need a region; no credentials are needed or used.
@@ -94,10 +96,54 @@ def main(path):
         if ttl.get("AttributeName") != "expires_at" or ttl.get("Enabled") not in (True, "true"):
             problems.append(f"table {name} must expire items on `expires_at` (TimeToLiveSpecification)")
 
+    # Monitoring: every queue has an alarm (DLQs on depth, sources on the age of the oldest
+    # message), every function on errors and on throttles, and the dashboard shows only metrics the
+    # functions emit.
+    alarms = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
+
+    def alarmed(namespace, metric, dimension, resource):
+        return any(
+            a.get("Namespace") == namespace
+            and a.get("MetricName") == metric
+            and any(ref_name(d.get("Value")) == resource for d in a.get("Dimensions", []) if d.get("Name") == dimension)
+            for a in alarms
+        )
+
+    for name in queues:
+        metric = "ApproximateNumberOfMessagesVisible" if name in dead_letter_targets else "ApproximateAgeOfOldestMessage"
+        if not alarmed("AWS/SQS", metric, "QueueName", name):
+            problems.append(f"queue {name} has no {metric} alarm")
+    functions = [k for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"]
+    for name in functions:
+        for metric in ("Errors", "Throttles"):
+            if not alarmed("AWS/Lambda", metric, "FunctionName", name):
+                problems.append(f"function {name} has no {metric} alarm")
+    metrics_source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../functions/core/src/metrics.rs")
+    with open(metrics_source) as f:
+        emitted = set(re.findall(r'Self::\w+ => "(\w+)"', f.read()))
+    dashboards = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Dashboard"]
+    if not dashboards:
+        problems.append("no CloudWatch dashboard")
+    for dashboard in dashboards:
+        body = dashboard["DashboardBody"]
+        text = body["Fn::Sub"] if isinstance(body, dict) else body
+        try:
+            widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))["widgets"]
+        except (ValueError, KeyError) as e:
+            problems.append(f"the dashboard body is not a JSON object with widgets: {e}")
+            continue
+        for widget in widgets:
+            for row in widget["properties"].get("metrics", []):
+                if row[0] == "hookline" and row[1] not in emitted:
+                    problems.append(f"the dashboard shows hookline metric {row[1]}, which no function emits")
+
     if problems:
         print("template invariants violated:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
-    print(f"template invariants hold: {len(queues)} queues, {len(mappings)} event-source mappings, {len(tables)} table")
+    print(
+        f"template invariants hold: {len(queues)} queues, {len(mappings)} event-source mappings, {len(tables)} table, "
+        f"{len(alarms)} alarms, {len(dashboards)} dashboard"
+    )
     return 0
 
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod idempotency;
 pub mod ids;
 pub mod matching;
+pub mod metrics;
 pub mod model;
 pub mod ports;
 pub mod resolve;

@@ -20,6 +20,7 @@ use futures::future::join_all;
 use hookline_core::envelope::Envelope;
 use hookline_core::error::PortError;
 use hookline_core::ids::AttemptId;
+use hookline_core::metrics::{self, Metric};
 use hookline_core::model::{
     Attempt, AttemptOutcome, DeadLetter, DeliveryMessage, DeliveryTask, DisabledReason, Subscription,
 };
@@ -161,8 +162,12 @@ where
             subscription_id = %task.subscription_id,
             attempt = task.attempts_made.saturating_add(1),
         );
+        let accepted_at = task.event.timestamp;
         async move {
             let result = self.deliver(task).await;
+            if let Ok(finished) = &result {
+                metrics::emit(&measure(finished, accepted_at));
+            }
             match &result {
                 Ok(Finished::SubscriptionGone) => tracing::warn!("subscription no longer exists; delivery dropped"),
                 Ok(Finished::SubscriptionDisabled) => tracing::info!("subscription is disabled; delivery skipped"),
@@ -346,6 +351,25 @@ impl Next {
     }
 }
 
+/// The metrics one finished record contributes.
+fn measure(finished: &Finished, accepted_at: OffsetDateTime) -> Vec<(Metric, u64)> {
+    match finished {
+        Finished::Attempted(AttemptOutcome::Delivered) => {
+            let latency = (OffsetDateTime::now_utc() - accepted_at).whole_milliseconds();
+            vec![(Metric::Delivered, 1), (Metric::DeliveryLatency, u64::try_from(latency).unwrap_or(0))]
+        }
+        Finished::Attempted(AttemptOutcome::RetryScheduled { .. }) => {
+            vec![(Metric::FailedAttempts, 1), (Metric::Retried, 1)]
+        }
+        Finished::Attempted(AttemptOutcome::Exhausted) => {
+            vec![(Metric::FailedAttempts, 1), (Metric::Exhausted, 1), (Metric::DeadLettered, 1)]
+        }
+        Finished::Attempted(AttemptOutcome::Disabled) => vec![(Metric::FailedAttempts, 1), (Metric::Disabled, 1)],
+        Finished::AlreadyDelivered => vec![(Metric::DuplicatesSuppressed, 1)],
+        Finished::SubscriptionGone | Finished::SubscriptionDisabled | Finished::Deferred { .. } => Vec::new(),
+    }
+}
+
 /// One line per attempt: status or error, duration, outcome. No payload, no signature.
 fn log_attempt(row: &Attempt, answer: &Answer) {
     let status = row.status;
@@ -381,4 +405,32 @@ fn parse(record: &SqsMessage) -> Result<DeliveryTask, RecordError> {
     let body = record.body.as_deref().ok_or(RecordError::MissingBody)?;
     let DeliveryMessage::V1(task) = serde_json::from_str(body)?;
     Ok(task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_outcome_counts_what_an_operator_alarms_on() {
+        let accepted = OffsetDateTime::now_utc() - time::Duration::seconds(2);
+        let delivered = measure(&Finished::Attempted(AttemptOutcome::Delivered), accepted);
+        assert_eq!(delivered[0], (Metric::Delivered, 1));
+        assert!(
+            matches!(delivered[1], (Metric::DeliveryLatency, ms) if (2_000..10_000).contains(&ms)),
+            "{delivered:?}"
+        );
+        let retry = Finished::Attempted(AttemptOutcome::RetryScheduled { next_attempt_at: accepted });
+        assert_eq!(measure(&retry, accepted), [(Metric::FailedAttempts, 1), (Metric::Retried, 1)]);
+        assert_eq!(
+            measure(&Finished::Attempted(AttemptOutcome::Exhausted), accepted),
+            [(Metric::FailedAttempts, 1), (Metric::Exhausted, 1), (Metric::DeadLettered, 1)]
+        );
+        assert_eq!(
+            measure(&Finished::Attempted(AttemptOutcome::Disabled), accepted),
+            [(Metric::FailedAttempts, 1), (Metric::Disabled, 1)]
+        );
+        assert_eq!(measure(&Finished::AlreadyDelivered, accepted), [(Metric::DuplicatesSuppressed, 1)]);
+        assert!(measure(&Finished::SubscriptionGone, accepted).is_empty());
+    }
 }

@@ -14,6 +14,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use hookline_core::error::PortError;
 use hookline_core::matching::matches_any;
+use hookline_core::metrics::{self, Metric};
 use hookline_core::model::{DeliveryTask, Event, EventMessage, Subscription, TenantId};
 use hookline_core::ports::{DeliveryQueue, ScheduledTask, SubscriptionStore};
 use tracing::Instrument as _;
@@ -83,7 +84,10 @@ impl<S: SubscriptionStore, D: DeliveryQueue> Fanout<S, D> {
                 };
                 match &result {
                     Ok(0) => tracing::info!("no subscription matches; nothing to deliver"),
-                    Ok(deliveries) => tracing::info!(deliveries, "delivery tasks enqueued"),
+                    Ok(deliveries) => {
+                        tracing::info!(deliveries, "delivery tasks enqueued");
+                        metrics::emit(&[(Metric::TasksEnqueued, u64::try_from(*deliveries).unwrap_or(u64::MAX))]);
+                    }
                     Err(error @ (FanoutError::MissingBody | FanoutError::Unparsable(_))) => {
                         tracing::error!(%error, "unreadable record; reporting it so it reaches the events DLQ");
                     }

@@ -4,6 +4,7 @@ use hookline_core::catalogue::{Catalogue, ValidationError};
 use hookline_core::error::PortError;
 use hookline_core::idempotency::{self, IdempotencyRecord, IdempotencyState};
 use hookline_core::ids::EventId;
+use hookline_core::metrics::{self, Metric};
 use hookline_core::model::{Event, Scope, TenantId};
 use hookline_core::ports::{EventLog, EventQueue, IdempotencyStore};
 use hookline_http::{ApiError, Caller, body, json_response};
@@ -117,6 +118,7 @@ async fn enqueue(queue: &impl EventQueue, log: &impl EventLog, events: &[Event])
     for event in events {
         tracing::info!(tenant = %event.tenant, event_id = %event.id, event_type = %event.event_type, "event accepted");
     }
+    metrics::emit(&[(Metric::Published, u64::try_from(events.len()).unwrap_or(u64::MAX))]);
     Ok(())
 }
 
