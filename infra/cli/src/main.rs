@@ -7,6 +7,7 @@
 
 mod dlq;
 mod keys;
+mod status;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -28,6 +29,8 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 /// How long the local stack's queues hide a received message (local only; the template sets it
 /// on AWS).
 const VISIBILITY_ENV: &str = "HOOKLINE_VISIBILITY_TIMEOUT_SECONDS";
+/// How often `hookline dev` prints a changed status line when stderr is not a terminal.
+const STATUS_INTERVAL_ENV: &str = "HOOKLINE_STATUS_INTERVAL_SECONDS";
 
 #[derive(Debug, Parser)]
 #[command(name = "hookline", version, about = "Operate hookline: run the local stack, manage API keys.")]
@@ -52,8 +55,12 @@ enum Command {
     /// HOOKLINE_ROTATION_GRACE_HOURS and HOOKLINE_ALLOW_PRIVATE_TARGETS (default true here only:
     /// http and loopback subscriber URLs are allowed), and HOOKLINE_VISIBILITY_TIMEOUT_SECONDS
     /// (local only; default 180, as the template: how long a message a crashed stack had in
-    /// flight stays hidden). Logs go to stderr (RUST_LOG, default info). Ctrl-C or SIGTERM stops it
-    /// cleanly.
+    /// flight stays hidden). Logs go to stderr (RUST_LOG, default info).
+    ///
+    /// Shows a live status on stderr — events in, deliveries delivered / retrying /
+    /// dead-lettered, queue depths — redrawn in place on a terminal, else printed as a line when
+    /// it changes (at most every HOOKLINE_STATUS_INTERVAL_SECONDS, default 10). --quiet turns it
+    /// off. Ctrl-C or SIGTERM stops it cleanly.
     Dev {
         /// The API port on 127.0.0.1.
         #[arg(long, env = "HOOKLINE_PORT", default_value_t = 3000)]
@@ -62,7 +69,8 @@ enum Command {
         /// [default: 4566, or any free port if 4566 is taken].
         #[arg(long)]
         aws_port: Option<u16>,
-        /// No line per request or batch; warnings and errors only (unless RUST_LOG says otherwise).
+        /// No line per request or batch and no live status; warnings and errors only (unless
+        /// RUST_LOG says otherwise).
         #[arg(long)]
         quiet: bool,
     },
@@ -141,9 +149,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(cli.command, Command::Dev { quiet: true, .. } | Command::Keys { .. } | Command::Dlq { .. });
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| if quiet { "warn" } else { "info" }.to_owned());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let shown = status::Shown::default();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(status::LogWriter(shown.clone())).init();
     let result = match cli.command {
-        Command::Dev { port, aws_port, quiet } => dev(port, aws_port, quiet).await,
+        Command::Dev { port, aws_port, quiet } => dev(port, aws_port, quiet, &shown).await,
         Command::Keys { command } => run_keys(command).await,
         Command::Dlq { command } => dead_letters(command).await,
     };
@@ -175,6 +184,19 @@ fn dev_options(port: u16, aws_port: Option<u16>, quiet: bool) -> anyhow::Result<
     })
 }
 
+/// HOOKLINE_STATUS_INTERVAL_SECONDS: how often a changed status line is printed when stderr is
+/// not a terminal (default 10).
+fn status_interval_from_env() -> anyhow::Result<Duration> {
+    match std::env::var(STATUS_INTERVAL_ENV).ok().filter(|t| !t.trim().is_empty()) {
+        None => Ok(status::DEFAULT_LINE_INTERVAL),
+        Some(text) => {
+            text.trim().parse::<u64>().ok().filter(|s| (1..=3_600).contains(s)).map(Duration::from_secs).with_context(
+                || format!("{STATUS_INTERVAL_ENV} must be a whole number of seconds from 1 to 3600, not {text:?}"),
+            )
+        }
+    }
+}
+
 /// The local queues' settings: the template's, with HOOKLINE_VISIBILITY_TIMEOUT_SECONDS applied.
 fn queue_settings_from_env() -> anyhow::Result<QueueSettings> {
     let mut settings = QueueSettings::default();
@@ -187,8 +209,9 @@ fn queue_settings_from_env() -> anyhow::Result<QueueSettings> {
     Ok(settings)
 }
 
-async fn dev(port: u16, aws_port: Option<u16>, quiet: bool) -> anyhow::Result<()> {
+async fn dev(port: u16, aws_port: Option<u16>, quiet: bool, shown: &status::Shown) -> anyhow::Result<()> {
     let options = dev_options(port, aws_port, quiet)?;
+    let status_interval = status_interval_from_env()?;
     // Listen for signals before moto starts: a Ctrl-C while starting must still stop it (it runs
     // in its own process group and is killed when its handle drops).
     let mut stop = StopSignals::install()?;
@@ -200,7 +223,15 @@ async fn dev(port: u16, aws_port: Option<u16>, quiet: bool) -> anyhow::Result<()
         }
     };
     println!("hookline dev: ready — API on {} (AWS at {})", stack.api_url(), stack.endpoint());
-    stop.recv().await;
+    if quiet {
+        stop.recv().await;
+    } else {
+        tokio::select! {
+            () = stop.recv() => {}
+            () = status::show(&stack, shown, status_interval) => {}
+        }
+        shown.clear();
+    }
     eprintln!("hookline dev: stopping");
     stack.shutdown().await;
     eprintln!("hookline dev: stopped");

@@ -194,3 +194,84 @@ async fn a_stack_killed_mid_batch_and_started_again_delivers_every_event() {
         delivered.len()
     );
 }
+
+/// Starts `hookline dev` with stderr captured; the child, its API URL and its stderr lines.
+async fn dev_with_stderr(
+    moto: &MotoServer,
+    quiet: bool,
+) -> (Child, String, tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) {
+    let mut args = vec!["dev", "--port", "0"];
+    if quiet {
+        args.push("--quiet");
+    }
+    let mut child = Command::new(HOOKLINE)
+        .args(&args)
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("HOOKLINE_STATUS_INTERVAL_SECONDS", "1")
+        // A killed stack's last long poll may still take a message; it comes back after 3 s.
+        .env("HOOKLINE_VISIBILITY_TIMEOUT_SECONDS", "3")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("hookline dev starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ready = tokio::time::timeout(ARRIVAL, lines.next_line()).await.expect("ready").expect("read").expect("line");
+    let api = ready
+        .split_whitespace()
+        .find(|word| word.starts_with("http://127.0.0.1:") && !word.ends_with(&format!(":{}", moto.port())))
+        .expect("an API URL")
+        .to_owned();
+    let stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    (child, api, stderr)
+}
+
+#[tokio::test]
+async fn dev_prints_a_status_line_with_events_deliveries_and_queues_unless_quiet() {
+    let moto = MotoServer::start().expect("moto");
+    let (mut child, api, mut stderr) = dev_with_stderr(&moto, false).await;
+    let key = key(&moto).await;
+    let receiver = TestReceiver::start().await.expect("receiver");
+    subscribe(&api, &key, &receiver.url()).await;
+    let batch = json!([
+        {"type": DELETED, "data": {"tenant": "acme", "legalEntityId": "le-1"}},
+        {"type": DELETED, "data": {"tenant": "acme", "legalEntityId": "le-2"}}
+    ]);
+    assert_eq!(post(&api, &key, "/v1/events", batch).await.0, 202);
+    receiver.wait_for(2, ARRIVAL).await.expect("both delivered");
+
+    // stderr is a pipe here, so the status comes as a line whenever it changes.
+    let wanted = "hookline dev: events in 2 · delivered 2 · retrying 0 · dead-lettered 0 · \
+                  queues: events 0, deliveries 0, DLQs 0/0";
+    let seen = tokio::time::timeout(ARRIVAL, async {
+        while let Some(line) = stderr.next_line().await.expect("read stderr") {
+            if line == wanted {
+                return line;
+            }
+        }
+        panic!("stderr closed before the status line");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no status line `{wanted}`"));
+    assert!(!seen.contains('\x1b'), "no terminal escapes when stderr is not a terminal");
+    child.start_kill().expect("kill");
+    child.wait().await.expect("stopped");
+
+    let (mut quiet, api, mut stderr) = dev_with_stderr(&moto, true).await;
+    assert_eq!(
+        post(&api, &key, "/v1/events", json!({"type": DELETED, "data": {"tenant": "acme", "legalEntityId": "le-3"}}))
+            .await
+            .0,
+        202
+    );
+    receiver.wait_for(3, ARRIVAL).await.expect("delivered by the quiet stack");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    quiet.start_kill().expect("kill");
+    quiet.wait().await.expect("stopped");
+    let mut rest = Vec::new();
+    while let Some(line) = stderr.next_line().await.expect("read") {
+        rest.push(line);
+    }
+    assert!(rest.iter().all(|line| !line.contains("events in")), "--quiet shows no status: {rest:?}");
+}

@@ -15,6 +15,7 @@
 mod gateway;
 mod mapping;
 mod moto;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use moto::{DEFAULT_AWS_PORT, MotoProcess};
+pub use status::{Depth, Status};
 
 /// The resource template of every route the local API serves (`template.yaml` declares the
 /// same), e.g. `/v1/subscriptions/{id}`.
@@ -111,6 +113,7 @@ pub struct RunningStack {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     moto: Option<MotoProcess>,
+    sqs: aws_sdk_sqs::Client,
 }
 
 impl RunningStack {
@@ -126,6 +129,11 @@ impl RunningStack {
 
     pub fn resources(&self) -> &Resources {
         &self.resources
+    }
+
+    /// Events in, delivery outcomes so far and queue depths, for a live status.
+    pub async fn status(&self) -> anyhow::Result<Status> {
+        status::read(&self.sqs, &self.resources).await
     }
 
     /// Stops accepting requests, lets in-flight batches finish, and stops moto if it started it.
@@ -228,7 +236,7 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<RunningStack> {
     let gateway = gateway::Gateway { handlers: handlers.clone(), quiet: options.quiet };
     let mut tasks = vec![tokio::spawn(gateway::serve(listener, gateway, stopped.clone()))];
     if !options.run_pollers {
-        return Ok(RunningStack { api, endpoint, resources, stop, tasks, moto });
+        return Ok(RunningStack { api, endpoint, resources, stop, tasks, moto, sqs });
     }
     let fanout_handlers = handlers.clone();
     tasks.push(tokio::spawn(mapping::poll(events_source, stopped.clone(), move |batch| {
@@ -244,5 +252,5 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<RunningStack> {
             async move { handlers.deliver.handle(batch).await }
         })));
     }
-    Ok(RunningStack { api, endpoint, resources, stop, tasks, moto })
+    Ok(RunningStack { api, endpoint, resources, stop, tasks, moto, sqs })
 }
