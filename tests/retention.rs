@@ -58,6 +58,7 @@ async fn events_and_attempts_expire_after_the_retention_and_deleted_subscription
 
     let ttl = RETENTION_DAYS * 86_400;
     let (mut events, mut attempts) = (0, 0);
+    let (mut attempt_expiry, mut marker_expiry) = (Vec::new(), Vec::new());
     for ((pk, sk), item) in &items {
         if pk.ends_with("#EVT") {
             events += 1;
@@ -65,11 +66,16 @@ async fn events_and_attempts_expire_after_the_retention_and_deleted_subscription
         } else if pk.contains("#ATT#") {
             attempts += 1;
             assert_eq!(expires_at(item), Some(record_time(item, "at") + ttl), "attempt {sk}");
+            attempt_expiry.push(expires_at(item));
+        } else if pk.contains("#DLV#") {
+            // The delivered marker (duplicate suppression) lives exactly as long as its attempt.
+            marker_expiry.push(expires_at(item));
         } else {
             assert_eq!(expires_at(item), None, "{pk} {sk}: subscriptions and keys never expire by TTL");
         }
     }
     assert_eq!((events, attempts), (1, 1), "{:?}", items.keys().collect::<Vec<_>>());
+    assert_eq!(marker_expiry, attempt_expiry, "one delivered marker, expiring with its attempt");
 
     let everything = |items: &std::collections::BTreeMap<(String, String), Item>| format!("{items:?}");
     let stored = everything(&items);

@@ -28,25 +28,12 @@ pub struct KeyTable {
 impl KeyTable {
     /// From HOOKLINE_TABLE and AWS_ENDPOINT_URL, as every `hookline keys` command reads them.
     pub async fn from_env() -> Self {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.trim().is_empty());
         let table = std::env::var("HOOKLINE_TABLE")
             .ok()
             .filter(|t| !t.trim().is_empty())
             .unwrap_or_else(|| "hookline".to_owned());
-        let (config, place) = match &endpoint {
-            Some(endpoint) => (
-                hookline_local::emulator_config(endpoint).await,
-                format!("table `{table}` at {endpoint} (is `hookline dev` running there?)"),
-            ),
-            None => (
-                hookline_aws::sdk_config().await,
-                format!(
-                    "table `{table}` on AWS (AWS_ENDPOINT_URL is not set; for the local stack use \
-                     AWS_ENDPOINT_URL=http://127.0.0.1:{})",
-                    hookline_local::DEFAULT_AWS_PORT
-                ),
-            ),
-        };
+        let (config, place) = crate::aws_target().await;
+        let place = format!("table `{table}` {place}");
         // Keys never expire by TTL; retention applies to events and attempts only.
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &table, Duration::ZERO);
         Self { store, place }

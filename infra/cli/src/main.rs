@@ -286,7 +286,7 @@ async fn dead_letters(command: DlqCommand) -> anyhow::Result<()> {
 
 /// The SDK configuration for AWS_ENDPOINT_URL (the local stack) or AWS itself, and a phrase
 /// saying which, for error messages.
-async fn aws_target() -> (aws_config::SdkConfig, String) {
+pub(crate) async fn aws_target() -> (aws_config::SdkConfig, String) {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.trim().is_empty());
     match &endpoint {
         Some(endpoint) => (

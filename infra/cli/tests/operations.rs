@@ -126,29 +126,43 @@ async fn an_exhausted_delivery_is_listed_with_its_reason_and_redrive_delivers_it
     stack.shutdown().await;
 }
 
-/// `hookline dev` on a free port against `moto`; the child and its API URL once ready.
-async fn dev(moto: &MotoServer) -> (Child, String) {
+/// Starts `hookline dev` with stderr captured; the child, its API URL and its stderr lines.
+async fn dev_with_stderr(
+    moto: &MotoServer,
+    quiet: bool,
+) -> (Child, String, tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) {
+    let mut args = vec!["dev", "--port", "0"];
+    if quiet {
+        args.push("--quiet");
+    }
     let mut child = Command::new(HOOKLINE)
-        .args(["dev", "--port", "0", "--quiet"])
+        .args(&args)
         .env("AWS_ENDPOINT_URL", moto.endpoint())
         .env("HOOKLINE_RETRY_SCHEDULE", "1s,1s,1s,1s,1s")
         .env("HOOKLINE_DELIVERY_TIMEOUT_SECONDS", "5")
-        // What a crash left in flight is handed out again after 3 s instead of 3 minutes.
+        .env("HOOKLINE_STATUS_INTERVAL_SECONDS", "1")
+        // A killed stack's last long poll may still take a message; it comes back after 3 s.
         .env("HOOKLINE_VISIBILITY_TIMEOUT_SECONDS", "3")
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("hookline dev starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(ARRIVAL, lines.next_line()).await.expect("ready in time").expect("read");
-    let ready = ready.expect("a ready line");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ready = tokio::time::timeout(ARRIVAL, lines.next_line()).await.expect("ready").expect("read").expect("line");
     let api = ready
         .split_whitespace()
         .find(|word| word.starts_with("http://127.0.0.1:") && !word.ends_with(&format!(":{}", moto.port())))
-        .unwrap_or_else(|| panic!("an API URL in {ready:?}"))
+        .expect("an API URL")
         .to_owned();
+    let stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    (child, api, stderr)
+}
+
+/// `hookline dev` on a free port against `moto`; the child and its API URL once ready.
+async fn dev(moto: &MotoServer) -> (Child, String) {
+    let (child, api, _) = dev_with_stderr(moto, true).await;
     (child, api)
 }
 
@@ -193,38 +207,6 @@ async fn a_stack_killed_mid_batch_and_started_again_delivers_every_event() {
         "killed after {at_kill} of {EVENTS} deliveries; after restart all {} delivered, {duplicates} duplicate(s)",
         delivered.len()
     );
-}
-
-/// Starts `hookline dev` with stderr captured; the child, its API URL and its stderr lines.
-async fn dev_with_stderr(
-    moto: &MotoServer,
-    quiet: bool,
-) -> (Child, String, tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) {
-    let mut args = vec!["dev", "--port", "0"];
-    if quiet {
-        args.push("--quiet");
-    }
-    let mut child = Command::new(HOOKLINE)
-        .args(&args)
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("HOOKLINE_STATUS_INTERVAL_SECONDS", "1")
-        // A killed stack's last long poll may still take a message; it comes back after 3 s.
-        .env("HOOKLINE_VISIBILITY_TIMEOUT_SECONDS", "3")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("hookline dev starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let ready = tokio::time::timeout(ARRIVAL, lines.next_line()).await.expect("ready").expect("read").expect("line");
-    let api = ready
-        .split_whitespace()
-        .find(|word| word.starts_with("http://127.0.0.1:") && !word.ends_with(&format!(":{}", moto.port())))
-        .expect("an API URL")
-        .to_owned();
-    let stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    (child, api, stderr)
 }
 
 #[tokio::test]
