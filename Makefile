@@ -36,6 +36,8 @@ quickstart: tools
 	cargo build -p hookline-cli
 	bash infra/tools/quickstart.sh
 
+# --show-output prints what passing tests report: case counts of the hostile-input and SSRF
+# suites, the soak's delivered / duplicates / lost figures, the SIGKILL test's tally.
 test: tools fmt-check clippy lint-template
-	cargo test --workspace
+	cargo test --workspace -- --show-output
 	$(MAKE) --no-print-directory quickstart
