@@ -148,6 +148,11 @@ async fn malformed_and_malicious_requests_get_json_errors_and_leave_nothing_behi
         Case::new("publish: invalid UTF-8", raw(&stack, Method::POST, "/v1/events", Some(&acme), json, vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}']), 400).code("invalid_json"),
         Case::new("publish: a batch with one bad event", publish(format!("[{good},{}]", event(json!({"tenant": "acme"})))), 422).field("[1].data.legalEntityId"),
         Case::new("publish: a batch with another tenant's event", publish(format!("[{good},{}]", event(json!({"tenant": "globex", "legalEntityId": "le-2"})))), 403).field("[1].data.tenant"),
+        // ---- publish: Idempotency-Key (checked before anything is claimed or written)
+        Case::new("publish: Idempotency-Key of 256 characters", publish(good.clone()).header("idempotency-key", "k".repeat(256)), 422).field("Idempotency-Key"),
+        Case::new("publish: Idempotency-Key with spaces", publish(good.clone()).header("idempotency-key", "order 4711"), 422).field("Idempotency-Key"),
+        Case::new("publish: empty Idempotency-Key", publish(good.clone()).header("idempotency-key", ""), 422).field("Idempotency-Key"),
+        Case::new("publish: Idempotency-Key and a bad body", publish(event(json!({"tenant": "acme"}))).header("idempotency-key", "k-1"), 422).field("data.legalEntityId"),
         // ---- publish: content type, auth, scope, method
         Case::new("publish: text/plain", raw(&stack, Method::POST, "/v1/events", Some(&acme), Some("text/plain"), good.clone()), 415),
         Case::new("publish: no content-type", raw(&stack, Method::POST, "/v1/events", Some(&acme), None, good.clone()), 415),
@@ -220,6 +225,14 @@ async fn malformed_and_malicious_requests_get_json_errors_and_leave_nothing_behi
         Case::new("delete: another tenant's id", raw(&stack, Method::DELETE, &theirs_path, Some(&acme), None, ""), 404).code("not_found"),
         Case::new("rotate: another tenant's id", raw(&stack, Method::POST, &format!("{theirs_path}/rotate-secret"), Some(&acme), None, ""), 404).code("not_found"),
         Case::new("attempts: another tenant's id", get(&format!("{theirs_path}/attempts"), &acme), 404).code("not_found"),
+        Case::new("replay: another tenant's id", raw(&stack, Method::POST, &format!("{theirs_path}/replay"), Some(&acme), json, json!({"since": "2026-01-01T00:00:00Z"}).to_string()), 404).code("not_found"),
+        Case::new("replay: publish-only key", raw(&stack, Method::POST, &format!("{mine_path}/replay"), Some(&publisher), json, json!({"since": "2026-01-01T00:00:00Z"}).to_string()), 403).code("forbidden"),
+        Case::new("replay: since missing", raw(&stack, Method::POST, &format!("{mine_path}/replay"), Some(&acme), json, "{}"), 422).field("since"),
+        Case::new("replay: since not a time", raw(&stack, Method::POST, &format!("{mine_path}/replay"), Some(&acme), json, json!({"since": "last week"}).to_string()), 422).field("since"),
+        Case::new("replay: until before since", raw(&stack, Method::POST, &format!("{mine_path}/replay"), Some(&acme), json, json!({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}).to_string()), 422).field("since"),
+        Case::new("replay: unknown field", raw(&stack, Method::POST, &format!("{mine_path}/replay"), Some(&acme), json, json!({"since": "2026-01-01T00:00:00Z", "tenant": "globex"}).to_string()), 400).code("unknown_field").field("tenant"),
+        Case::new("replay: not JSON", raw(&stack, Method::POST, &format!("{mine_path}/replay"), Some(&acme), Some("text/plain"), "since=yesterday"), 415),
+        Case::new("GET replay", get(&format!("{mine_path}/replay"), &acme), 405),
         Case::new("get: malformed id", get("/v1/subscriptions/sub_'%20OR%201=1--", &acme), 404).code("not_found"),
         Case::new("get: encoded path traversal", get("/v1/subscriptions/..%2F..%2Fkeys", &acme), 404).code("not_found"),
         // ---- subscriptions: patching one's own with bad values changes nothing
