@@ -4,7 +4,8 @@
 //! reported), lost (must be 0) and publish-to-delivery latency.
 //!
 //! - `soak_in_ci`: 500 events × 3 subscriptions, 20 % of requests answered 500. Runs in CI.
-//! - `soak_large` (ignored): `HOOKLINE_SOAK_EVENTS` events (default 10,000), same shape:
+//! - `soak_large` (ignored): `HOOKLINE_SOAK_EVENTS` events (default 10,000) to
+//!   `HOOKLINE_SOAK_SUBSCRIPTIONS` subscriptions (default 3), printing progress every 30 s:
 //!   `cargo test -p hookline-e2e --test soak -- --ignored --nocapture soak_large`
 
 mod support;
@@ -18,6 +19,8 @@ use support::*;
 
 const DELETED: &str = "client-management.legalentity-deleted";
 const SUBSCRIPTIONS: usize = 3;
+/// How often a long soak says how far it got.
+const PROGRESS: Duration = Duration::from_secs(30);
 const FAILURE_SHARE: f64 = 0.2;
 /// Events per publish request.
 const BATCH: usize = 50;
@@ -35,12 +38,12 @@ struct Figures {
     elapsed: Duration,
 }
 
-async fn soak(events: usize, patience: Duration) -> Figures {
+async fn soak(events: usize, subscriptions: usize, patience: Duration) -> Figures {
     // Nine retries: a pair is only lost if ten attempts in a row fail (0.2^10 ≈ 1e-7).
     let stack = Stack::start_with(|o| o.retry_schedule = "1s,1s,1s,2s,2s,2s,2s,2s,2s".parse().expect("schedule")).await;
     let key = stack.key("acme", BOTH).await;
     let mut receivers = Vec::new();
-    for _ in 0..SUBSCRIPTIONS {
+    for _ in 0..subscriptions {
         let receiver = TestReceiver::start().await.expect("receiver");
         receiver.fail_randomly(FAILURE_SHARE, Reply::status(500));
         stack.subscribe(&key, &receiver.url(), &[DELETED]).await;
@@ -63,7 +66,8 @@ async fn soak(events: usize, patience: Duration) -> Figures {
         n += batch.len();
     }
 
-    let pairs = events * SUBSCRIPTIONS;
+    println!("soak: {events} events published in {:?}", started.elapsed());
+    let pairs = events * subscriptions;
     let delivered = |receivers: &[TestReceiver]| {
         receivers
             .iter()
@@ -78,8 +82,13 @@ async fn soak(events: usize, patience: Duration) -> Figures {
             .sum::<usize>()
     };
     let deadline = Instant::now() + patience;
+    let mut said = Instant::now();
     while delivered(&receivers) < pairs && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        if said.elapsed() >= PROGRESS {
+            println!("soak: {}/{pairs} delivered after {:?}", delivered(&receivers), started.elapsed());
+            said = Instant::now();
+        }
     }
     let elapsed = started.elapsed();
     // Let late duplicates arrive before counting them.
@@ -124,7 +133,7 @@ async fn soak(events: usize, patience: Duration) -> Figures {
         elapsed,
     };
     println!(
-        "soak: {} events × {SUBSCRIPTIONS} subscriptions, {:.0} % failures: delivered {}/{}, duplicates {}, lost {}, \
+        "soak: {} events × {subscriptions} subscriptions, {:.0} % failures: delivered {}/{}, duplicates {}, lost {}, \
          failed requests {}, publish-to-delivery p50 {:?} p99 {:?}, all delivered after {:?}",
         figures.events,
         FAILURE_SHARE * 100.0,
@@ -143,7 +152,7 @@ async fn soak(events: usize, patience: Duration) -> Figures {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_in_ci() {
-    let figures = soak(500, Duration::from_secs(600)).await;
+    let figures = soak(500, SUBSCRIPTIONS, Duration::from_secs(600)).await;
     assert_eq!(figures.lost, 0, "every (event, subscription) pair is delivered: {figures:?}");
     assert!(figures.failed_requests > 0, "the subscribers really failed some requests: {figures:?}");
 }
@@ -151,7 +160,9 @@ async fn soak_in_ci() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "takes tens of minutes on moto; run by hand, see the module docs"]
 async fn soak_large() {
-    let events = std::env::var("HOOKLINE_SOAK_EVENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000);
-    let figures = soak(events, Duration::from_secs(4 * 3600)).await;
+    let number = |name: &str, default: usize| std::env::var(name).ok().and_then(|n| n.parse().ok()).unwrap_or(default);
+    let events = number("HOOKLINE_SOAK_EVENTS", 10_000);
+    let subscriptions = number("HOOKLINE_SOAK_SUBSCRIPTIONS", SUBSCRIPTIONS);
+    let figures = soak(events, subscriptions, Duration::from_secs(4 * 3600)).await;
     assert_eq!(figures.lost, 0, "{figures:?}");
 }
