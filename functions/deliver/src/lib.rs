@@ -132,7 +132,8 @@ where
     /// Delivers one SQS batch, its records concurrently; the response names every record that
     /// must come back.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes = join_all(event.records.iter().map(|record| self.process(record))).await;
+        let span = tracing::info_span!("deliver_batch", records = event.records.len());
+        let outcomes = join_all(event.records.iter().map(|record| self.process(record))).instrument(span).await;
         let mut response = SqsBatchResponse::default();
         for (record, result) in event.records.iter().zip(outcomes) {
             if result.is_err() {
