@@ -201,7 +201,29 @@ async fn bare(url: &str, in_flight: usize, duration: Duration, body_len: usize) 
     Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Runs every level: handler then bare loop, each for `duration`.
+/// Microseconds the harness spends building one SQS record (a fresh task serialised into a
+/// Lambda-shaped event): part of every handler figure, not part of hookline.
+pub fn harness_micros_per_record() -> anyhow::Result<f64> {
+    let tenant: TenantId = "bench".parse().map_err(|_| anyhow::anyhow!("tenant"))?;
+    let template = event(&tenant)?;
+    let subscription = SubscriptionId::generate();
+    let started = Instant::now();
+    let rounds = 500;
+    for _ in 0..rounds {
+        std::hint::black_box(batch(&template, &subscription, 10));
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds * 10))
+}
+
+/// Rounds per level and side.
+const ROUNDS: u32 = 5;
+
+fn median(mut rates: Vec<f64>) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates.get(rates.len() / 2).copied().unwrap_or_default()
+}
+
+/// Runs every level: handler and bare loop in alternating rounds, `duration` in all per side.
 pub async fn run(levels: &[usize], duration: Duration) -> anyhow::Result<Vec<Level>> {
     let (address, _hits) = start_receiver().await?;
     let url = format!("http://{address}/webhook");
@@ -209,8 +231,15 @@ pub async fn run(levels: &[usize], duration: Duration) -> anyhow::Result<Vec<Lev
     let body_len = hookline_core::envelope::Envelope::of(&event(&tenant)?).to_body().len();
     let mut out = Vec::new();
     for &in_flight in levels {
-        let handler = through_handler(&url, in_flight, duration).await?;
-        let bare = bare(&url, in_flight, duration, body_len).await?;
+        // Short alternating rounds, median of each side: background load on a shared machine
+        // then weighs on both sides alike.
+        let mut handler_rates = Vec::new();
+        let mut bare_rates = Vec::new();
+        for _ in 0..ROUNDS {
+            handler_rates.push(through_handler(&url, in_flight, duration / ROUNDS).await?);
+            bare_rates.push(bare(&url, in_flight, duration / ROUNDS, body_len).await?);
+        }
+        let (handler, bare) = (median(handler_rates), median(bare_rates));
         let level = Level { in_flight, handler, bare };
         eprintln!(
             "delivery: {in_flight:>3} in flight: handler {handler:>8.0}/s, bare reqwest {bare:>8.0}/s, ratio {:.2}",

@@ -81,9 +81,10 @@ fn section(name: &str, options: &Options) -> anyhow::Result<(String, Option<Vec<
     let started = Instant::now();
     let text = match name {
         "delivery" => {
-            let seconds = if quick { 0.3 } else { 3.0 };
+            let seconds = if quick { 0.5 } else { 4.0 };
             let levels = runtime()?.block_on(delivery::run(&delivery::LEVELS, Duration::from_secs_f64(seconds)))?;
-            let text = report::delivery(&levels, seconds);
+            let harness = delivery::harness_micros_per_record()?;
+            let text = report::delivery(&levels, seconds, harness);
             return Ok((text, Some(levels)));
         }
         "fanout" => {
