@@ -158,7 +158,7 @@ async fn once(function: &str, binary: &Path, event: &serde_json::Value) -> anyho
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", &api)
         .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}"))
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")

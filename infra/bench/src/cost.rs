@@ -36,8 +36,8 @@ pub mod price {
     pub const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
     /// Lambda arm64, per GB-second (first pricing tier).
     pub const LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
-    /// Lambda memory the template gives each function, in GB.
-    pub const LAMBDA_MEMORY_GB: f64 = 128.0 / 1024.0;
+    /// Lambda memory the template gives each function (`MemorySize: 256`), in GB.
+    pub const LAMBDA_MEMORY_GB: f64 = 256.0 / 1024.0;
     /// SQS standard queue, per request (each 64 KiB chunk of a payload is one request).
     pub const SQS_REQUEST: f64 = 0.40 / 1e6;
     /// DynamoDB on-demand, per write request unit (1 KB).
@@ -339,7 +339,7 @@ impl Scenario {
                     "Lambda GB-seconds".into(),
                     gb_seconds * price::LAMBDA_GB_SECOND,
                     format!(
-                        "{gb_seconds:.6} GB-s at 128 MB (fanout {:.0} ms, deliver {:.0} ms, ingest {:.0} ms per invocation)",
+                        "{gb_seconds:.6} GB-s at 256 MB (fanout {:.0} ms, deliver {:.0} ms, ingest {:.0} ms per invocation)",
                         billed_ms(self.fanout_record) * 1000.0,
                         billed_ms(self.deliver_record) * 1000.0,
                         billed_ms(self.publish) * 1000.0

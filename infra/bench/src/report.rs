@@ -138,7 +138,11 @@ pub fn cost(scenarios: &[Scenario]) -> String {
     );
     out.push_str("Price table (us-east-1 list prices, on-demand, USD):\n\n| item | price |\n|---|---:|\n");
     let _ = writeln!(out, "| Lambda arm64 request | ${:.2} per million |", price::LAMBDA_REQUEST * 1e6);
-    let _ = writeln!(out, "| Lambda arm64 duration | ${:.10} per GB-s (128 MB functions) |", price::LAMBDA_GB_SECOND);
+    let _ = writeln!(
+        out,
+        "| Lambda arm64 duration | ${:.10} per GB-s (the template's 256 MB functions) |",
+        price::LAMBDA_GB_SECOND
+    );
     let _ = writeln!(out, "| SQS standard request (per 64 KiB chunk) | ${:.2} per million |", price::SQS_REQUEST * 1e6);
     let _ = writeln!(
         out,
