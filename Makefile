@@ -5,13 +5,14 @@ export PATH := $(VENV)/bin:$(PATH)
 export HOOKLINE_MOTO_SERVER := $(VENV)/bin/moto_server
 export RUST_BACKTRACE := 1
 
-.PHONY: help tools dev fmt-check clippy lint-template quickstart test
+.PHONY: help tools dev fmt-check clippy lint-template quickstart test bench
 
 help:
 	@echo "make dev            run the local stack (moto + API on 127.0.0.1:3000 + event-source pollers)"
 	@echo "make test           install pinned tools, then fmt check, clippy -D warnings, template lint, every test"
 	@echo "make tools          install the pinned Python tools into .venv-tools"
 	@echo "make quickstart     run the README quickstart against a fresh local stack"
+	@echo "make bench          measure delivery, fan-out, ingest, cold start and AWS cost; writes BENCHMARKS.md"
 	@echo "make fmt-check | clippy | lint-template"
 
 tools:
@@ -41,3 +42,10 @@ quickstart: tools
 test: tools fmt-check clippy lint-template
 	cargo test --workspace -- --show-output
 	$(MAKE) --no-print-directory quickstart
+
+# Benchmarks (issue 6): release builds of the five functions (their size and cold start are
+# measured), then every figure, written to BENCHMARKS.md and docs/bench/throughput.svg.
+FUNCTIONS := -p hookline-ingest -p hookline-fanout -p hookline-deliver -p hookline-subscriptions -p hookline-authorizer
+bench: tools
+	cargo build --release $(FUNCTIONS)
+	cargo run --release -p hookline-bench -- all

@@ -133,7 +133,8 @@ where
     /// Delivers one SQS batch, its records concurrently; the response names every record that
     /// must come back.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes = join_all(event.records.iter().map(|record| self.process(record))).await;
+        let span = tracing::info_span!("deliver_batch", records = event.records.len());
+        let outcomes = join_all(event.records.iter().map(|record| self.process(record))).instrument(span).await;
         let mut response = SqsBatchResponse::default();
         for (record, result) in event.records.iter().zip(outcomes) {
             if result.is_err() {
@@ -184,8 +185,15 @@ where
     }
 
     async fn deliver(&self, task: DeliveryTask) -> Result<Finished, RecordError> {
-        let subscription =
-            self.store.get(&task.event.tenant, &task.subscription_id).await.map_err(RecordError::ReadSubscription)?;
+        // Both reads at once: one round trip to the table instead of two on every delivery.
+        // The marker is only consulted where it always was, so a deleted, disabled or deferred
+        // task ends as before even when the marker cannot be read.
+        let delivery_key = task.delivery_key();
+        let (subscription, delivered) = futures::join!(
+            self.store.get(&task.event.tenant, &task.subscription_id),
+            self.attempts.was_delivered(&task.event.tenant, &task.subscription_id, &delivery_key),
+        );
+        let subscription = subscription.map_err(RecordError::ReadSubscription)?;
         let Some(subscription) = subscription else {
             return Ok(Finished::SubscriptionGone);
         };
@@ -200,12 +208,7 @@ where
             self.queue.enqueue(&[ScheduledTask { task, delay }]).await.map_err(RecordError::Enqueue)?;
             return Ok(Finished::Deferred { until });
         }
-        let delivered = self
-            .attempts
-            .was_delivered(&task.event.tenant, &task.subscription_id, &task.delivery_key())
-            .await
-            .map_err(RecordError::CheckDelivered)?;
-        if delivered {
+        if delivered.map_err(RecordError::CheckDelivered)? {
             return Ok(Finished::AlreadyDelivered);
         }
         self.attempt(task, subscription).await.map(Finished::Attempted)

@@ -659,3 +659,29 @@ async fn the_fixture_task_is_delivered() {
     assert_eq!(received.data, fixture.event.data);
     assert_eq!(only_attempt(&handler).outcome, AttemptOutcome::Delivered);
 }
+
+#[tokio::test]
+async fn a_deleted_or_disabled_subscription_ends_the_task_even_when_the_delivered_marker_cannot_be_read() {
+    // The subscription and the marker are read together; the marker only matters for a task
+    // that is about to be attempted.
+    let receiver = TestReceiver::start().await.expect("receiver");
+    let gone = subscription(&receiver.url());
+    let handler = handler_for(&gone, local()).await;
+    handler.store().delete(&gone.tenant, &gone.id).await.expect("delete");
+    handler.attempts().outage.set(true);
+    assert!(deliver(&handler, &task(&gone, 0)).await.is_empty());
+
+    let mut off = subscription(&receiver.url());
+    off.enabled = false;
+    let handler = handler_for(&off, local()).await;
+    handler.attempts().outage.set(true);
+    assert!(deliver(&handler, &task(&off, 0)).await.is_empty());
+    assert!(receiver.requests().is_empty());
+
+    // A task that would be attempted is handed back: whether it was delivered is unknown.
+    let live = subscription(&receiver.url());
+    let handler = handler_for(&live, local()).await;
+    handler.attempts().outage.set(true);
+    assert_eq!(deliver(&handler, &task(&live, 0)).await, vec!["m1".to_owned()]);
+    assert!(receiver.requests().is_empty());
+}

@@ -55,7 +55,18 @@ impl<S: SubscriptionStore, D: DeliveryQueue> Fanout<S, D> {
     }
 
     /// Fans out one SQS batch; the response names every record that must come back.
+    ///
+    /// The tasks of every record go out together, [`SEND_BATCH`] per enqueue call, so a batch
+    /// of ten events with one subscription each costs one `SendMessageBatch`, not ten. A record
+    /// succeeds when every call holding one of its tasks succeeded; a failed call fails each
+    /// record with a task in it, and SQS hands those back whole (their other tasks may then be
+    /// enqueued twice, which at-least-once delivery allows and the delivered markers absorb).
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let span = tracing::info_span!("fanout_batch", records = event.records.len());
+        self.handle_batch(event).instrument(span).await
+    }
+
+    async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         let records: Vec<(String, Result<Event, FanoutError>)> =
             event.records.iter().map(|record| (message_id(record), parse(record))).collect();
 
@@ -71,74 +82,104 @@ impl<S: SubscriptionStore, D: DeliveryQueue> Fanout<S, D> {
             .into_iter()
             .collect();
 
-        let outcomes = join_all(records.into_iter().map(|(message_id, parsed)| {
-            let span = match &parsed {
-                Ok(event) => tracing::info_span!("fanout", %message_id, tenant = %event.tenant, event_id = %event.id),
-                Err(_) => tracing::info_span!("fanout", %message_id),
-            };
-            let subscriptions = &subscriptions;
-            async move {
-                let result = match parsed {
-                    Ok(event) => self.fan_out(&event, subscriptions.get(&event.tenant)).await,
-                    Err(error) => Err(error),
+        // Every task of the batch in record order, `owners[i]` the record of `tasks[i]`; each
+        // record keeps its task count, or why it has none to send.
+        let mut tasks: Vec<ScheduledTask> = Vec::new();
+        let mut owners: Vec<usize> = Vec::new();
+        let planned: Vec<Planned> = records
+            .into_iter()
+            .enumerate()
+            .map(|(index, (message_id, parsed))| {
+                let span = match &parsed {
+                    Ok(event) => {
+                        tracing::info_span!("fanout", %message_id, tenant = %event.tenant, event_id = %event.id)
+                    }
+                    Err(_) => tracing::info_span!("fanout", %message_id),
                 };
-                match &result {
-                    Ok(0) => tracing::info!("no subscription matches; nothing to deliver"),
-                    Ok(deliveries) => {
-                        tracing::info!(deliveries, "delivery tasks enqueued");
-                        metrics::emit(&[(Metric::TasksEnqueued, u64::try_from(*deliveries).unwrap_or(u64::MAX))]);
-                    }
-                    Err(error @ (FanoutError::MissingBody | FanoutError::Unparsable(_))) => {
-                        tracing::error!(%error, "unreadable record; reporting it so it reaches the events DLQ");
-                    }
-                    Err(error) => tracing::error!(%error, "fan-out failed; the record will be retried"),
+                let count = parsed.and_then(|event| tasks_for(&event, subscriptions.get(&event.tenant))).map(|mine| {
+                    owners.extend(std::iter::repeat_n(index, mine.len()));
+                    let count = mine.len();
+                    tasks.extend(mine);
+                    count
+                });
+                Planned { message_id, span, tasks: count }
+            })
+            .collect();
+
+        let sent = join_all(tasks.chunks(SEND_BATCH).map(|chunk| self.queue.enqueue(chunk))).await;
+        let mut enqueue_failures: HashMap<usize, PortError> = HashMap::new();
+        for (chunk_owners, result) in owners.chunks(SEND_BATCH).zip(sent) {
+            if let Err(error) = result {
+                for index in chunk_owners {
+                    enqueue_failures.entry(*index).or_insert_with(|| error.clone());
                 }
-                (message_id, result.is_ok())
             }
-            .instrument(span)
-        }))
-        .await;
+        }
 
         let mut response = SqsBatchResponse::default();
-        for (message_id, fanned_out) in outcomes {
-            if !fanned_out {
-                response.add_failure(message_id);
+        for (index, plan) in planned.into_iter().enumerate() {
+            let result = match plan.tasks {
+                Ok(count) => match enqueue_failures.remove(&index) {
+                    Some(error) => Err(FanoutError::Enqueue(error)),
+                    None => Ok(count),
+                },
+                Err(error) => Err(error),
+            };
+            plan.span.in_scope(|| match &result {
+                Ok(0) => tracing::info!("no subscription matches; nothing to deliver"),
+                Ok(deliveries) => {
+                    tracing::info!(deliveries, "delivery tasks enqueued");
+                    metrics::emit(&[(Metric::TasksEnqueued, u64::try_from(*deliveries).unwrap_or(u64::MAX))]);
+                }
+                Err(error @ (FanoutError::MissingBody | FanoutError::Unparsable(_))) => {
+                    tracing::error!(%error, "unreadable record; reporting it so it reaches the events DLQ");
+                }
+                Err(error) => tracing::error!(%error, "fan-out failed; the record will be retried"),
+            });
+            if result.is_err() {
+                response.add_failure(plan.message_id);
             }
         }
         response
     }
+}
 
-    /// Enqueues one task per matching subscription of one event, in one call; returns how many.
-    async fn fan_out(
-        &self,
-        event: &Event,
-        subscriptions: Option<&Result<Vec<Subscription>, PortError>>,
-    ) -> Result<usize, FanoutError> {
-        let subscriptions = match subscriptions {
-            Some(Ok(subscriptions)) => subscriptions,
-            Some(Err(error)) => return Err(FanoutError::Subscriptions(error.clone())),
-            // Every parsed event's tenant was read above; treat a miss as a failed read all the same.
-            None => return Err(FanoutError::Subscriptions(PortError::Unavailable("tenant not read".into()))),
-        };
-        let tasks: Vec<ScheduledTask> = subscriptions
-            .iter()
-            .filter(|sub| receives(sub, &event.event_type))
-            .map(|sub| {
-                ScheduledTask::now(DeliveryTask {
-                    event: event.clone(),
-                    subscription_id: sub.id.clone(),
-                    attempts_made: 0,
-                    first_attempt_at: None,
-                    not_before: None,
-                    replay_id: None,
-                })
+/// How many delivery tasks one enqueue call carries: what one SQS `SendMessageBatch` takes.
+pub const SEND_BATCH: usize = 10;
+
+/// One record of a batch, before its tasks are sent.
+struct Planned {
+    message_id: String,
+    span: tracing::Span,
+    /// How many tasks it has in the batch's sends.
+    tasks: Result<usize, FanoutError>,
+}
+
+/// One task per matching subscription of one event.
+fn tasks_for(
+    event: &Event,
+    subscriptions: Option<&Result<Vec<Subscription>, PortError>>,
+) -> Result<Vec<ScheduledTask>, FanoutError> {
+    let subscriptions = match subscriptions {
+        Some(Ok(subscriptions)) => subscriptions,
+        Some(Err(error)) => return Err(FanoutError::Subscriptions(error.clone())),
+        // Every parsed event's tenant was read above; treat a miss as a failed read all the same.
+        None => return Err(FanoutError::Subscriptions(PortError::Unavailable("tenant not read".into()))),
+    };
+    Ok(subscriptions
+        .iter()
+        .filter(|sub| receives(sub, &event.event_type))
+        .map(|sub| {
+            ScheduledTask::now(DeliveryTask {
+                event: event.clone(),
+                subscription_id: sub.id.clone(),
+                attempts_made: 0,
+                first_attempt_at: None,
+                not_before: None,
+                replay_id: None,
             })
-            .collect();
-        if !tasks.is_empty() {
-            self.queue.enqueue(&tasks).await.map_err(FanoutError::Enqueue)?;
-        }
-        Ok(tasks.len())
-    }
+        })
+        .collect())
 }
 
 /// Whether a subscription wants events of this type now: enabled, not disabled by hookline

@@ -252,3 +252,66 @@ async fn the_fixture_event_fans_out() {
     assert!(tasks.iter().all(|s| s.task.event == expected));
     assert_eq!(expected.data["CustomerGroupId"], "cg-wholesale-eu");
 }
+
+/// A deliveries queue that records each enqueue call's size and refuses the calls whose
+/// number is listed.
+#[derive(Debug, Default)]
+struct CountingQueue {
+    inner: MemoryDeliveryQueue,
+    calls: std::sync::Mutex<Vec<usize>>,
+    refuse_calls: Vec<usize>,
+}
+
+impl hookline_core::ports::DeliveryQueue for CountingQueue {
+    async fn enqueue(&self, tasks: &[hookline_core::ports::ScheduledTask]) -> Result<(), PortError> {
+        let call = {
+            let mut calls = self.calls.lock().expect("calls");
+            calls.push(tasks.len());
+            calls.len()
+        };
+        if self.refuse_calls.contains(&call) {
+            return Err(PortError::Unavailable("throttled".into()));
+        }
+        self.inner.enqueue(tasks).await
+    }
+}
+
+#[tokio::test]
+async fn the_tasks_of_a_whole_batch_go_out_ten_per_enqueue_call() {
+    let store = store_with(&[&subscription("acme", &[CREATED])]).await;
+    let fanout = Fanout::new(store, CountingQueue::default());
+    let names: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let records: Vec<(&str, String)> =
+        names.iter().map(|name| (name.as_str(), body(&event("acme", CREATED)))).collect();
+
+    let response = fanout.handle(sqs_event(&records)).await;
+
+    assert!(failures(&response).is_empty());
+    // Ten events with one subscription each: one call (one SendMessageBatch), not ten.
+    assert_eq!(*fanout.queue().calls.lock().expect("calls"), vec![10]);
+    assert_eq!(fanout.queue().inner.enqueued().len(), 10);
+}
+
+#[tokio::test]
+async fn a_refused_enqueue_call_fails_exactly_the_records_with_a_task_in_it() {
+    // Four subscriptions: records a, b, c have 4 tasks each, 12 in all, sent as 10 + 2.
+    let subs: Vec<Subscription> = (0..4).map(|_| subscription("acme", &[CREATED])).collect();
+    let store = store_with(&subs.iter().collect::<Vec<_>>()).await;
+    let queue = CountingQueue { refuse_calls: vec![2], ..CountingQueue::default() };
+    let fanout = Fanout::new(store, queue);
+    let batch = sqs_event(&[
+        ("a", body(&event("acme", CREATED))),
+        ("b", body(&event("acme", CREATED))),
+        ("nothing", body(&event("acme", "client-management.legalentity-deleted"))),
+        ("c", body(&event("acme", CREATED))),
+    ]);
+
+    let response = fanout.handle(batch).await;
+
+    let calls = fanout.queue().calls.lock().expect("calls").clone();
+    assert_eq!(calls.iter().sum::<usize>(), 12);
+    assert!(calls.iter().all(|size| *size <= hookline_fanout::SEND_BATCH), "{calls:?}");
+    // join_all starts the calls in order, so call 2 holds tasks 10 and 11: c's last two.
+    assert_eq!(failures(&response), vec!["c".to_owned()]);
+    assert_eq!(fanout.queue().inner.enqueued().len(), 10);
+}
