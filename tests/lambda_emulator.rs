@@ -101,12 +101,13 @@ impl Process {
         let log = logs.join(format!("{name}.log"));
         let out = File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .unwrap_or_else(|err| panic!("could not start {name} ({command:?}): {err}"));
+        let spawned = command.stdin(Stdio::null()).stdout(Stdio::from(out)).stderr(Stdio::from(err)).spawn();
+        let child = spawned.unwrap_or_else(|error| {
+            panic!(
+                "could not start {name} ({command:?}): {error}; cargo-lambda comes with `make tools` \
+                 (.venv-tools/bin), or set HOOKLINE_CARGO_LAMBDA"
+            )
+        });
         Self { name: name.to_owned(), child, log }
     }
 
