@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 const METHOD_ARN: &str = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/v1/subscriptions/sub_1";
 
-/// A key text that `events/token-authorizer.json` presents.
+/// A key text that `events/authorizer/token.json` presents.
 const FIXTURE_KEY: &str = "hk_local-example-key-for-sam-invoke-0000000000";
 
 async fn store_key(store: &MemoryApiKeyStore, text: &str, owner: &str, scopes: Vec<Scope>) -> ApiKey {
@@ -138,7 +138,7 @@ async fn a_method_arn_that_names_no_api_is_an_error_not_an_allow() {
 
 #[tokio::test]
 async fn the_sam_fixture_is_authorized() {
-    let text = include_str!("../events/token-authorizer.json");
+    let text = include_str!("../../../events/authorizer/token.json");
     let event: ApiGatewayCustomAuthorizerRequest = serde_json::from_str(text).expect("fixture parses");
     assert_eq!(event.type_.as_deref(), Some("TOKEN"));
 

@@ -641,8 +641,8 @@ async fn handling_a_batch_is_a_send_future() {
 
 #[tokio::test]
 async fn the_fixture_task_is_delivered() {
-    let batch: SqsEvent =
-        serde_json::from_str(include_str!("../events/sqs-event.json")).expect("the fixture is a Lambda SQS event");
+    let batch: SqsEvent = serde_json::from_str(include_str!("../../../events/deliver/sqs-batch.json"))
+        .expect("the fixture is a Lambda SQS event");
     let DeliveryMessage::V1(fixture) =
         serde_json::from_str(batch.records[0].body.as_deref().expect("body")).expect("a delivery message");
     let receiver = TestReceiver::start().await.expect("receiver");

@@ -234,8 +234,8 @@ async fn handling_a_batch_is_a_send_future() {
 
 #[tokio::test]
 async fn the_fixture_event_fans_out() {
-    let batch: SqsEvent =
-        serde_json::from_str(include_str!("../events/sqs-event.json")).expect("the fixture is a Lambda SQS event");
+    let batch: SqsEvent = serde_json::from_str(include_str!("../../../events/fanout/sqs-batch.json"))
+        .expect("the fixture is a Lambda SQS event");
     let EventMessage::V1(expected) =
         serde_json::from_str(batch.records[0].body.as_deref().expect("body")).expect("an event message");
     let all = subscription("acme", &["*"]);

@@ -248,8 +248,8 @@ fn unknown_routes_and_methods_are_refused() {
 #[test]
 fn the_sam_fixture_publishes() {
     let handler = handler();
-    let text =
-        std::fs::read_to_string(format!("{}/events/publish-event.json", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
+    let text = std::fs::read_to_string(format!("{}/../../events/ingest/publish.json", env!("CARGO_MANIFEST_DIR")))
+        .expect("fixture");
     let request = lambda_http::request::from_str(&text).expect("fixture is an API Gateway event");
     let (status, body) = answer(block_on(handler.handle(request)));
     assert_eq!(status, 202, "{body}");

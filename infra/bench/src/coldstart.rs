@@ -44,12 +44,12 @@ pub fn invocation(function: &str) -> anyhow::Result<(serde_json::Value, &'static
     let fixture = |text: &str| -> anyhow::Result<serde_json::Value> { Ok(serde_json::from_str(text)?) };
     Ok(match function {
         "ingest" => {
-            let mut event = fixture(include_str!("../../../functions/ingest/events/publish-event.json"))?;
+            let mut event = fixture(include_str!("../../../events/ingest/publish.json"))?;
             event["body"] = r#"{"type":"client-management.no-such-type","data":{}}"#.into();
             (event, "publish of an unknown event type → 422 (validation, no AWS call)")
         }
         "fanout" | "deliver" => {
-            let mut event = fixture(include_str!("../../../functions/fanout/events/sqs-event.json"))?;
+            let mut event = fixture(include_str!("../../../events/fanout/sqs-batch.json"))?;
             if let Some(records) = event["Records"].as_array_mut() {
                 records.truncate(1);
                 records[0]["body"] = "not a queue message".into();
@@ -57,7 +57,7 @@ pub fn invocation(function: &str) -> anyhow::Result<(serde_json::Value, &'static
             (event, "SQS batch of one unreadable record → batch item failure (no AWS call)")
         }
         "subscriptions" => {
-            let mut event = fixture(include_str!("../../../functions/subscriptions/events/list-subscriptions.json"))?;
+            let mut event = fixture(include_str!("../../../events/subscriptions/list.json"))?;
             event["httpMethod"] = "GET".into();
             event["resource"] = "/v1/openapi.json".into();
             event["path"] = "/prod/v1/openapi.json".into();
@@ -69,7 +69,7 @@ pub fn invocation(function: &str) -> anyhow::Result<(serde_json::Value, &'static
             (event, "GET /v1/openapi.json → 200 (no AWS call)")
         }
         "authorizer" => {
-            let mut event = fixture(include_str!("../../../functions/authorizer/events/token-authorizer.json"))?;
+            let mut event = fixture(include_str!("../../../events/authorizer/token.json"))?;
             event["authorizationToken"] = "Bearer not-a-hookline-key".into();
             (event, "token that is not an hk_ key → Unauthorized (no AWS call)")
         }

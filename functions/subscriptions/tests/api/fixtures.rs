@@ -1,9 +1,9 @@
-//! The `events/*.json` fixtures (also used with `sam local invoke`) run through the handler.
+//! The `events/subscriptions/*.json` fixtures (also used with `sam local invoke`) run through the handler.
 
 use crate::support::*;
 
-const CREATE: &str = include_str!("../../events/create-subscription.json");
-const LIST: &str = include_str!("../../events/list-subscriptions.json");
+const CREATE: &str = include_str!("../../../../events/subscriptions/create.json");
+const LIST: &str = include_str!("../../../../events/subscriptions/list.json");
 
 #[tokio::test]
 async fn the_create_and_list_fixtures_run() {
