@@ -49,9 +49,11 @@ async fn events_and_attempts_expire_after_the_retention_and_deleted_subscription
     let accepted = stack.call(Method::POST, "/v1/events", Some(&key), Some(deleted("acme", "le-1"))).await;
     assert_eq!(accepted.status, 202, "{}", accepted.body);
     receiver.wait_for(1, ARRIVAL).await.expect("delivered");
-    let items = eventually(ARRIVAL, "the attempt in the table", || async {
+    // The delivered marker is written just after the attempt row.
+    let items = eventually(ARRIVAL, "the attempt and its delivered marker in the table", || async {
         let items = stack.items().await;
-        items.keys().any(|(pk, _)| pk.contains("#ATT#")).then_some(items)
+        let has = |part: &str| items.keys().any(|(pk, _)| pk.contains(part));
+        (has("#ATT#") && has("#DLV#")).then_some(items)
     })
     .await
     .expect("an attempt");
