@@ -6,26 +6,26 @@
 //! share no state. "Nothing was delivered" is only asserted after a later, valid event has
 //! arrived, so the pipeline is known to be running when its silence is checked.
 
-mod support;
+mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::*;
 use hookline_core::model::Scope;
 use hookline_testkit::TestReceiver;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::*;
 
 #[tokio::test]
 async fn every_seed_event_arrives_signed_and_exactly_as_published() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(|_| {}).await;
     let receiver = TestReceiver::start().await.expect("receiver");
     let key = stack.key("acme", BOTH).await;
-    let (_, secret) = stack.subscribe(&key, &receiver.url(), &["client-management.*"]).await;
+    let (_, secret) = stack.subscribe_to(&key, &receiver.url(), &["client-management.*"]).await;
 
     // The catalogue is served to any key, through the same gateway.
-    let (status, catalogue) = stack.call(Method::GET, "/v1/event-types", Some(&key), None).await;
+    let Answer { status, body: catalogue, .. } = stack.call(Method::GET, "/v1/event-types", Some(&key), None).await;
     assert_eq!(status, 200, "{catalogue}");
     for event_type in SEED_TYPES {
         assert!(catalogue.to_string().contains(event_type), "{event_type} is in the catalogue: {catalogue}");
@@ -62,7 +62,7 @@ async fn every_seed_event_arrives_signed_and_exactly_as_published() {
 
 #[tokio::test]
 async fn fan_out_delivers_only_what_each_filter_matches_and_nothing_to_disabled_subscriptions() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(|_| {}).await;
     let platform = stack.key("*", &[Scope::Publish]).await;
     let acme = stack.key("acme", BOTH).await;
     let globex = stack.key("globex", BOTH).await;
@@ -72,17 +72,18 @@ async fn fan_out_delivers_only_what_each_filter_matches_and_nothing_to_disabled_
         TestReceiver::start().await.expect("receiver"),
         TestReceiver::start().await.expect("receiver"),
     ];
-    let (_, prefix_secret) = stack.subscribe(&acme, &prefix.url(), &["client-management.*"]).await;
-    let (_, exact_secret) = stack.subscribe(&acme, &exact.url(), &["client-management.legalentity-deleted"]).await;
-    let (off, _) = stack.subscribe(&acme, &disabled.url(), &["*"]).await;
+    let (_, prefix_secret) = stack.subscribe_to(&acme, &prefix.url(), &["client-management.*"]).await;
+    let (_, exact_secret) = stack.subscribe_to(&acme, &exact.url(), &["client-management.legalentity-deleted"]).await;
+    let (off, _) = stack.subscribe_to(&acme, &disabled.url(), &["*"]).await;
     // `*` on another tenant: everything of globex's, nothing of acme's.
-    let (_, everything_secret) = stack.subscribe(&globex, &everything.url(), &["*"]).await;
+    let (_, everything_secret) = stack.subscribe_to(&globex, &everything.url(), &["*"]).await;
 
     let path = format!("/v1/subscriptions/{off}");
-    let (status, body) = stack.call(Method::PATCH, &path, Some(&acme), Some(json!({"enabled": false}))).await;
+    let Answer { status, body, .. } =
+        stack.call(Method::PATCH, &path, Some(&acme), Some(json!({"enabled": false}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["enabled"], false);
-    let (status, body) = stack.call(Method::GET, &path, Some(&acme), None).await;
+    let Answer { status, body, .. } = stack.call(Method::GET, &path, Some(&acme), None).await;
     assert_eq!((status, body["enabled"].clone()), (200, json!(false)), "the change is stored: {body}");
 
     // One batch from a platform publisher: the four seed types for acme, one event for globex.
@@ -124,41 +125,44 @@ async fn fan_out_delivers_only_what_each_filter_matches_and_nothing_to_disabled_
 
 #[tokio::test]
 async fn tenants_cannot_reach_each_others_subscriptions_or_publish_for_each_other() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(|_| {}).await;
     let acme = stack.key("acme", BOTH).await;
     let globex = stack.key("globex", BOTH).await;
     let acme_receiver = TestReceiver::start().await.expect("receiver");
     let globex_receiver = TestReceiver::start().await.expect("receiver");
-    let (acme_sub, _) = stack.subscribe(&acme, &acme_receiver.url(), &["*"]).await;
-    let (globex_sub, _) = stack.subscribe(&globex, &globex_receiver.url(), &["*"]).await;
+    let (acme_sub, _) = stack.subscribe_to(&acme, &acme_receiver.url(), &["*"]).await;
+    let (globex_sub, _) = stack.subscribe_to(&globex, &globex_receiver.url(), &["*"]).await;
 
     let path = format!("/v1/subscriptions/{acme_sub}");
     for (method, body) in
         [(Method::GET, None), (Method::PATCH, Some(json!({"enabled": false}))), (Method::DELETE, None)]
     {
-        let (status, answer) = stack.call(method.clone(), &path, Some(&globex), body).await;
+        let Answer { status, body: answer, .. } = stack.call(method.clone(), &path, Some(&globex), body).await;
         assert_eq!(status, 404, "{method} another tenant's subscription: {answer}");
         assert_eq!(answer["error"]["code"], "not_found", "{answer}");
     }
-    let (status, listing) = stack.call(Method::GET, "/v1/subscriptions", Some(&globex), None).await;
+    let Answer { status, body: listing, .. } = stack.call(Method::GET, "/v1/subscriptions", Some(&globex), None).await;
     assert_eq!(status, 200, "{listing}");
     let listed: Vec<&str> =
         listing["items"].as_array().expect("items").iter().filter_map(|s| s["id"].as_str()).collect();
     assert_eq!(listed, [globex_sub.as_str()], "globex lists its own subscription only");
-    let (status, mine) = stack.call(Method::GET, &path, Some(&acme), None).await;
+    let Answer { status, body: mine, .. } = stack.call(Method::GET, &path, Some(&acme), None).await;
     assert_eq!((status, mine["enabled"].clone()), (200, json!(true)), "the owner's subscription is untouched: {mine}");
     assert!(mine.get("secret").is_none(), "the secret is shown only on create");
 
     // acme's key publishing for globex: refused, nothing written or queued.
     let (status, answer) = stack
-        .publish(&acme, json!({"type": "client-management.legalentity-deleted", "data": deleted("globex", "le-1")}))
+        .publish(
+            &acme,
+            json!({"type": "client-management.legalentity-deleted", "data": deleted_data("globex", "le-1")}),
+        )
         .await;
     assert_eq!(status, 403, "{answer}");
     assert_eq!(answer["error"]["code"], "forbidden", "{answer}");
     assert_eq!(answer["error"]["field"], "data.tenant", "{answer}");
 
     // The pipeline is running: acme's own event arrives, and only that.
-    let canary = stack.publish_ok(&acme, "client-management.legalentity-deleted", deleted("acme", "le-2")).await;
+    let canary = stack.publish_ok(&acme, "client-management.legalentity-deleted", deleted_data("acme", "le-2")).await;
     acme_receiver.wait_for(1, ARRIVAL).await.expect("acme's own event");
     tokio::time::sleep(SILENCE).await;
     assert_eq!(ids(&acme_receiver.requests()), BTreeSet::from([canary]));
@@ -169,10 +173,10 @@ async fn tenants_cannot_reach_each_others_subscriptions_or_publish_for_each_othe
 
 #[tokio::test]
 async fn bad_publish_requests_get_json_errors_and_nothing_is_delivered() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(|_| {}).await;
     let key = stack.key("acme", BOTH).await;
     let receiver = TestReceiver::start().await.expect("receiver");
-    stack.subscribe(&key, &receiver.url(), &["*"]).await;
+    stack.subscribe_to(&key, &receiver.url(), &["*"]).await;
 
     let event = |data: Value| json!({"type": "client-management.legalentity-deleted", "data": data});
     let raw = |path: &str, body: String, content_type: &str, key: Option<&str>| {
@@ -187,8 +191,8 @@ async fn bad_publish_requests_get_json_errors_and_nothing_is_delivered() {
         "tenant": "acme", "legalEntityId": "le-1", "legalEntityParentId": "x".repeat(1_100_000),
     }));
     let over_lambda_limit = "x".repeat(6 * 1024 * 1024 + 1);
-    let many = Value::Array((0..101).map(|i| event(deleted("acme", &format!("le-{i}")))).collect());
-    let good = event(deleted("acme", "le-1")).to_string();
+    let many = Value::Array((0..101).map(|i| event(deleted_data("acme", &format!("le-{i}")))).collect());
+    let good = event(deleted_data("acme", "le-1")).to_string();
 
     // (what, request, status, error code, field — or for 413s, the limit the message names)
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str, Option<&str>)> = vec![
@@ -244,7 +248,7 @@ async fn bad_publish_requests_get_json_errors_and_nothing_is_delivered() {
     }
 
     // The pipeline is running: a good event arrives, and only that.
-    let canary = stack.publish_ok(&key, "client-management.legalentity-deleted", deleted("acme", "le-ok")).await;
+    let canary = stack.publish_ok(&key, "client-management.legalentity-deleted", deleted_data("acme", "le-ok")).await;
     receiver.wait_for(1, ARRIVAL).await.expect("the good event");
     tokio::time::sleep(SILENCE).await;
     assert_eq!(ids(&receiver.requests()), BTreeSet::from([canary]), "none of the {count} bad requests delivered");
@@ -254,12 +258,12 @@ async fn bad_publish_requests_get_json_errors_and_nothing_is_delivered() {
 
 #[tokio::test]
 async fn a_failed_delivery_is_retried_with_the_same_id_and_every_attempt_is_in_the_log() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(|_| {}).await;
     let key = stack.key("acme", BOTH).await;
     let receiver = TestReceiver::start().await.expect("receiver");
     receiver.script([hookline_testkit::Reply::status(500).with_body("upstream down")]);
-    let (subscription, secret) = stack.subscribe(&key, &receiver.url(), &["*"]).await;
-    let id = stack.publish_ok(&key, "client-management.legalentity-deleted", deleted("acme", "le-7")).await;
+    let (subscription, secret) = stack.subscribe_to(&key, &receiver.url(), &["*"]).await;
+    let id = stack.publish_ok(&key, "client-management.legalentity-deleted", deleted_data("acme", "le-7")).await;
 
     // Schedule "1s,1s": the second attempt comes about a second after the first fails.
     let requests = receiver.wait_for(2, ARRIVAL).await.expect("a retry");
@@ -269,7 +273,7 @@ async fn a_failed_delivery_is_retried_with_the_same_id_and_every_attempt_is_in_t
 
     let path = format!("/v1/subscriptions/{subscription}/attempts");
     let attempts = hookline_testkit::eventually(Duration::from_secs(10), "two logged attempts", || async {
-        let (status, page) = stack.call(Method::GET, &path, Some(&key), None).await;
+        let Answer { status, body: page, .. } = stack.call(Method::GET, &path, Some(&key), None).await;
         (status == 200 && page["items"].as_array().is_some_and(|items| items.len() == 2)).then_some(page)
     })
     .await

@@ -3,10 +3,11 @@
 //! attempt log shows. Schedules are shortened through `LocalOptions` (the same setting as
 //! `HOOKLINE_RETRY_SCHEDULE`), never by test-only code paths.
 
-mod support;
+mod common;
 
 use std::time::{Duration, SystemTime};
 
+use common::*;
 use hookline_aws::resources::{QueueSettings, Resources};
 use hookline_core::api_key;
 use hookline_core::ids::ApiKeyId;
@@ -15,7 +16,6 @@ use hookline_core::ports::ApiKeyStore;
 use hookline_testkit::{Reply, TestReceiver};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::*;
 
 const DELETED: &str = "client-management.legalentity-deleted";
 
@@ -32,12 +32,12 @@ fn gap(earlier: SystemTime, later: SystemTime) -> Duration {
 
 #[tokio::test]
 async fn a_500_500_200_subscriber_gets_it_on_attempt_3_with_one_id_and_valid_signatures() {
-    let stack = Stack::start().await; // schedule 1s,1s: three attempts in all
+    let stack = Stack::start_with(|_| {}).await; // schedule 1s,1s: three attempts in all
     let key = stack.key("acme", BOTH).await;
     let receiver = TestReceiver::start().await.expect("receiver");
     receiver.script([Reply::status(500), Reply::status(500)]);
-    let (subscription, secret) = stack.subscribe(&key, &receiver.url(), &["*"]).await;
-    let id = stack.publish_ok(&key, DELETED, deleted("acme", "le-1")).await;
+    let (subscription, secret) = stack.subscribe_to(&key, &receiver.url(), &["*"]).await;
+    let id = stack.publish_ok(&key, DELETED, deleted_data("acme", "le-1")).await;
 
     let requests = receiver.wait_for(3, ARRIVAL).await.expect("three attempts");
     for request in &requests {
@@ -59,12 +59,12 @@ async fn a_500_500_200_subscriber_gets_it_on_attempt_3_with_one_id_and_valid_sig
 
 #[tokio::test]
 async fn retry_after_on_a_429_is_waited_out() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(|_| {}).await;
     let key = stack.key("acme", BOTH).await;
     let receiver = TestReceiver::start().await.expect("receiver");
     receiver.script([Reply::status(429).with_retry_after("2")]);
-    let (subscription, _) = stack.subscribe(&key, &receiver.url(), &["*"]).await;
-    stack.publish_ok(&key, DELETED, deleted("acme", "le-1")).await;
+    let (subscription, _) = stack.subscribe_to(&key, &receiver.url(), &["*"]).await;
+    stack.publish_ok(&key, DELETED, deleted_data("acme", "le-1")).await;
 
     let requests = receiver.wait_for(2, ARRIVAL).await.expect("a retry");
     let waited = gap(requests[0].received_at, requests[1].received_at);
@@ -78,12 +78,12 @@ async fn retry_after_on_a_429_is_waited_out() {
 
 #[tokio::test]
 async fn a_subscriber_that_times_out_is_retried() {
-    let stack = Stack::start().await; // delivery timeout 2 s
+    let stack = Stack::start_with(|_| {}).await; // delivery timeout 2 s
     let key = stack.key("acme", BOTH).await;
     let receiver = TestReceiver::start().await.expect("receiver");
     receiver.script([Reply::ok().delayed(Duration::from_secs(4))]);
-    let (subscription, _) = stack.subscribe(&key, &receiver.url(), &["*"]).await;
-    stack.publish_ok(&key, DELETED, deleted("acme", "le-1")).await;
+    let (subscription, _) = stack.subscribe_to(&key, &receiver.url(), &["*"]).await;
+    stack.publish_ok(&key, DELETED, deleted_data("acme", "le-1")).await;
 
     let attempts = stack.attempts(&key, &subscription, 2).await;
     assert_eq!(outcomes(&attempts), [(2, "delivered".into()), (1, "retry_scheduled".into())]);
@@ -100,8 +100,8 @@ async fn a_refused_connection_is_retried_until_the_subscriber_is_back() {
     // A port nobody listens on yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let url = format!("http://127.0.0.1:{port}/hook");
-    let (subscription, _) = stack.subscribe(&key, &url, &["*"]).await;
-    let id = stack.publish_ok(&key, DELETED, deleted("acme", "le-1")).await;
+    let (subscription, _) = stack.subscribe_to(&key, &url, &["*"]).await;
+    let id = stack.publish_ok(&key, DELETED, deleted_data("acme", "le-1")).await;
 
     let attempts = stack.attempts(&key, &subscription, 1).await;
     assert_eq!(attempts[0]["errorKind"], "connect");
@@ -117,24 +117,25 @@ async fn a_refused_connection_is_retried_until_the_subscriber_is_back() {
 
 #[tokio::test]
 async fn a_410_disables_the_subscription_and_nothing_more_is_sent_to_it() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(|_| {}).await;
     let key = stack.key("acme", BOTH).await;
     let gone = TestReceiver::start().await.expect("receiver");
     gone.set_default(Reply::status(410));
     let control = TestReceiver::start().await.expect("receiver");
-    let (subscription, _) = stack.subscribe(&key, &gone.url(), &["*"]).await;
-    stack.subscribe(&key, &control.url(), &["*"]).await;
-    stack.publish_ok(&key, DELETED, deleted("acme", "le-1")).await;
+    let (subscription, _) = stack.subscribe_to(&key, &gone.url(), &["*"]).await;
+    stack.subscribe_to(&key, &control.url(), &["*"]).await;
+    stack.publish_ok(&key, DELETED, deleted_data("acme", "le-1")).await;
 
     let attempts = stack.attempts(&key, &subscription, 1).await;
     assert_eq!((attempts[0]["status"].clone(), attempts[0]["outcome"].clone()), (json!(410), json!("disabled")));
-    let (status, view) = stack.call(Method::GET, &format!("/v1/subscriptions/{subscription}"), Some(&key), None).await;
+    let Answer { status, body: view, .. } =
+        stack.call(Method::GET, &format!("/v1/subscriptions/{subscription}"), Some(&key), None).await;
     assert_eq!(status, 200);
     assert_eq!(view["enabled"], false, "{view}");
     assert!(view["disabled"]["reason"].as_str().is_some_and(|r| r.contains("410")), "{view}");
     assert!(view["disabled"]["at"].is_string(), "{view}");
 
-    let second = stack.publish_ok(&key, DELETED, deleted("acme", "le-2")).await;
+    let second = stack.publish_ok(&key, DELETED, deleted_data("acme", "le-2")).await;
     let seen = control.wait_for(2, ARRIVAL).await.expect("the control subscriber gets both");
     assert!(seen.iter().any(|r| r.header("webhook-id") == Some(second.as_str())));
     tokio::time::sleep(SILENCE).await;
@@ -144,7 +145,7 @@ async fn a_410_disables_the_subscription_and_nothing_more_is_sent_to_it() {
 
 #[tokio::test]
 async fn with_aws_down_a_publish_is_503_and_the_same_publish_succeeds_once_it_is_back() {
-    let mut stack = Stack::start().await;
+    let mut stack = Stack::start_with(|_| {}).await;
     let store = stack.store().await;
     let minted = api_key::mint();
     let api_key = ApiKey {
@@ -158,8 +159,8 @@ async fn with_aws_down_a_publish_is_503_and_the_same_publish_succeeds_once_it_is
     store.create(&api_key).await.expect("store key");
     let key = minted.text;
     let receiver = TestReceiver::start().await.expect("receiver");
-    stack.subscribe(&key, &receiver.url(), &["*"]).await;
-    let body = json!({"type": DELETED, "data": deleted("acme", "le-1")});
+    stack.subscribe_to(&key, &receiver.url(), &["*"]).await;
+    let body = json!({"type": DELETED, "data": deleted_data("acme", "le-1")});
     let publish = |stack: &Stack| {
         stack
             .http
@@ -182,7 +183,7 @@ async fn with_aws_down_a_publish_is_503_and_the_same_publish_succeeds_once_it_is
     let config = stack.moto.sdk_config().await;
     Resources::provision(&config, "hookline", &QueueSettings::default()).await.expect("provision again");
     store.create(&api_key).await.expect("store key again");
-    let (subscription, secret) = stack.subscribe(&key, &receiver.url(), &["*"]).await;
+    let (subscription, secret) = stack.subscribe_to(&key, &receiver.url(), &["*"]).await;
 
     let response = publish(&stack).await.expect("the API answers");
     assert_eq!(response.status(), 202);
@@ -202,18 +203,18 @@ async fn with_aws_down_a_publish_is_503_and_the_same_publish_succeeds_once_it_is
 
 #[tokio::test]
 async fn a_replay_delivers_the_window_again_once_with_the_original_ids() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(|_| {}).await;
     let key = stack.key("acme", BOTH).await;
     let receiver = TestReceiver::start().await.expect("receiver");
-    let (subscription, secret) = stack.subscribe(&key, &receiver.url(), &[DELETED]).await;
+    let (subscription, secret) = stack.subscribe_to(&key, &receiver.url(), &[DELETED]).await;
     let since = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
-    let first = stack.publish_ok(&key, DELETED, deleted("acme", "le-1")).await;
-    let second = stack.publish_ok(&key, DELETED, deleted("acme", "le-2")).await;
+    let first = stack.publish_ok(&key, DELETED, deleted_data("acme", "le-1")).await;
+    let second = stack.publish_ok(&key, DELETED, deleted_data("acme", "le-2")).await;
     receiver.wait_for(2, ARRIVAL).await.expect("both delivered");
 
     let window = json!({"since": since.format(&time::format_description::well_known::Rfc3339).expect("time")});
     let path = format!("/v1/subscriptions/{subscription}/replay");
-    let (status, answer) = stack.call(Method::POST, &path, Some(&key), Some(window)).await;
+    let Answer { status, body: answer, .. } = stack.call(Method::POST, &path, Some(&key), Some(window)).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["count"], 2);
     let requests = receiver.wait_for(4, ARRIVAL).await.expect("both again");
@@ -229,10 +230,10 @@ async fn a_replay_delivers_the_window_again_once_with_the_original_ids() {
 
 #[tokio::test]
 async fn the_same_idempotency_key_and_body_create_one_event_and_another_body_is_409() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(|_| {}).await;
     let key = stack.key("acme", BOTH).await;
     let receiver = TestReceiver::start().await.expect("receiver");
-    stack.subscribe(&key, &receiver.url(), &["*"]).await;
+    stack.subscribe_to(&key, &receiver.url(), &["*"]).await;
     let send = |body: Value| {
         stack
             .http
@@ -242,14 +243,14 @@ async fn the_same_idempotency_key_and_body_create_one_event_and_another_body_is_
             .json(&body)
             .send()
     };
-    let body = json!({"type": DELETED, "data": deleted("acme", "le-1")});
+    let body = json!({"type": DELETED, "data": deleted_data("acme", "le-1")});
     let first = send(body.clone()).await.expect("answer");
     assert_eq!(first.status(), 202);
     let first: Value = first.json().await.expect("json");
     let again = send(body).await.expect("answer");
     assert_eq!(again.status(), 202);
     assert_eq!(again.json::<Value>().await.expect("json"), first);
-    let other = send(json!({"type": DELETED, "data": deleted("acme", "le-2")})).await.expect("answer");
+    let other = send(json!({"type": DELETED, "data": deleted_data("acme", "le-2")})).await.expect("answer");
     assert_eq!(other.status(), 409);
     assert_eq!(other.json::<Value>().await.expect("json")["error"]["code"], "idempotency_key_reused");
 
@@ -271,8 +272,8 @@ async fn a_name_that_does_not_resolve_is_retried_and_delivered_once_it_does() {
     let receiver = TestReceiver::start().await.expect("receiver");
     // Local mode accepts a name that does not resolve yet (any address would be allowed).
     let url = format!("http://hooks.acme.test:{}/hook", receiver.address().port());
-    let (subscription, secret) = stack.subscribe(&key, &url, &["*"]).await;
-    let id = stack.publish_ok(&key, DELETED, deleted("acme", "le-1")).await;
+    let (subscription, secret) = stack.subscribe_to(&key, &url, &["*"]).await;
+    let id = stack.publish_ok(&key, DELETED, deleted_data("acme", "le-1")).await;
 
     let attempts = stack.attempts(&key, &subscription, 1).await;
     assert_eq!(

@@ -11,14 +11,14 @@
 //!   `HOOKLINE_SOAK_SUBSCRIPTIONS` subscriptions (default 3), printing progress every 30 s:
 //!   `cargo test -p hookline-e2e --test soak -- --ignored --nocapture soak_large`
 
-mod support;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::*;
 use hookline_testkit::{Reply, TestReceiver};
 use serde_json::json;
-use support::*;
 
 const DELETED: &str = "client-management.legalentity-deleted";
 const SUBSCRIPTIONS: usize = 3;
@@ -51,7 +51,7 @@ async fn soak(events: usize, subscriptions: usize, patience: Duration) -> Figure
     for _ in 0..subscriptions {
         let receiver = TestReceiver::start().await.expect("receiver");
         receiver.fail_randomly(FAILURE_SHARE, Reply::status(500));
-        stack.subscribe(&key, &receiver.url(), &[DELETED]).await;
+        stack.subscribe_to(&key, &receiver.url(), &[DELETED]).await;
         receivers.push(receiver);
     }
 
@@ -80,7 +80,7 @@ async fn soak(events: usize, subscriptions: usize, patience: Duration) -> Figure
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let batch: Vec<_> = (n..(n + BATCH).min(events))
-            .map(|i| json!({"type": DELETED, "data": deleted("acme", &format!("le-{i}"))}))
+            .map(|i| json!({"type": DELETED, "data": deleted_data("acme", &format!("le-{i}"))}))
             .collect();
         let (status, answer) = stack.publish(&key, json!(batch)).await;
         assert_eq!(status, 202, "{answer}");
