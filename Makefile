@@ -9,8 +9,6 @@ export RUST_BACKTRACE := 1
 export SAM_CLI_TELEMETRY := 0
 SAM := $(SAM_VENV)/bin/sam
 
-# The Lambda functions: crate hookline-<name>, binary <name>, template resource <Name>Function.
-FUNCTIONS := authorizer ingest fanout deliver subscriptions
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
 .PHONY: help tools sam-tools dev fmt-check clippy lint-template quickstart test bench \
@@ -19,7 +17,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 help:
 	@echo "make dev            run the local stack (moto + API on 127.0.0.1:3000 + event-source pollers)"
 	@echo "make test           install pinned tools, then fmt check, clippy -D warnings, template lint (cfn-lint,"
-	@echo "                    invariants, sam validate --lint), every test, the quickstart"
+	@echo "                    invariants, sam validate --lint), every test, the quickstart, make test-lambda"
 	@echo "make test-lambda    the release binaries under the Lambda emulator, sam build, and arm64 where possible"
 	@echo "make tools          install the pinned Python tools into .venv-tools (moto, cfn-lint, cargo-lambda, ...)"
 	@echo "make sam-tools      install the pinned AWS SAM CLI into its own .venv-sam"
@@ -58,21 +56,19 @@ quickstart: tools
 	bash infra/tools/quickstart.sh
 
 # Release bootstraps as Lambda runs them: x86_64, linked by zig against an old glibc
-# (provided.al2023 has 2.34), into $(TARGET_DIR)/lambda/<function>/bootstrap.
-# One `--bin` at a time, exactly as `sam build` runs it: cargo resolves features per
-# invocation, and a single build of all five unifies them differently (serde_json,
-# aws_lambda_events, reqwest's hyper-rustls/tower features), so sam build would then recompile
-# most of the tree once per function. This way sam build finds every unit already built.
+# (provided.al2023 has 2.34), into $(TARGET_DIR)/lambda/<function>/bootstrap. The five entry
+# points are bins of one package, hookline-lambda (ADR 0005), so this single build and the
+# `cargo lambda build --release --bin <function>` that sam build runs per function resolve the
+# same features: the dependencies compile once, and sam build finds every unit already built.
 lambda-build: tools
-	@for f in $(FUNCTIONS); do \
-		echo "cargo lambda build --release --bin $$f"; \
-		cargo lambda build --release --bin "$$f" || exit 1; \
-	done
+	@if cargo tree -p hookline-lambda -e normal,features -i hookline-core --prefix none | grep -q test-doubles; then \
+		echo "lambda-build: hookline-core's test-doubles feature is on in the shipped graph" >&2; exit 1; fi
+	cargo lambda build --release -p hookline-lambda
 
 # Those very bootstraps as processes under cargo-lambda's runtime emulator, against moto, invoked
 # with the events/ fixtures (tests/lambda_emulator.rs).
 lambda-test: lambda-build
-	cargo test -p hookline-e2e --test lambda_emulator -- --ignored
+	cargo test --workspace --test lambda_emulator -- --ignored
 
 # sam build (x86_64) compiles nothing after lambda-build, and must package the bootstraps
 # lambda-test ran (infra/tools/sam-build.sh checks their sha256).
@@ -87,14 +83,14 @@ lambda-build-arm64: tools
 test: tools sam-tools fmt-check clippy lint-template
 	cargo test --workspace -- --show-output
 	$(MAKE) --no-print-directory quickstart
+	$(MAKE) --no-print-directory test-lambda
 
 # The Lambda packaging as deployed: release bootstraps under cargo-lambda's runtime emulator,
-# sam build, arm64 where the target can be added. Not part of `make test` yet: with the size
-# profile (fat LTO, one codegen unit) a cold run adds more than half an hour on 2 cores.
+# sam build of those very bootstraps, and the arm64 build where the target can be added.
 test-lambda: lambda-test sam-build lambda-build-arm64
 
-# Benchmarks (issue 6): release builds of the five functions (their size and cold start are
-# measured), then every figure, written to BENCHMARKS.md and docs/bench/throughput.svg.
-bench: tools
-	cargo build --release $(foreach f,$(FUNCTIONS),-p hookline-$(f))
+# Benchmarks (issue 6): the release bootstraps of lambda-build (their size and cold start are
+# measured; after `make test` they are already built), then every figure, written to
+# BENCHMARKS.md and docs/bench/throughput.svg.
+bench: lambda-build
 	cargo run --release -p hookline-bench -- all

@@ -29,10 +29,8 @@ if ! rustup target list --installed | grep -qx "$triple"; then
     fi
 fi
 
-packages=()
-for f in "${functions[@]}"; do packages+=(-p "hookline-$f"); done
 cd "$root"
-cargo lambda build --release --arm64 --lambda-dir "$lambda_dir" "${packages[@]}"
+cargo lambda build --release --arm64 --lambda-dir "$lambda_dir" -p hookline-lambda
 
 # Each bootstrap must be an ELF for AArch64 (e_machine 183 at byte 18, little-endian).
 for f in "${functions[@]}"; do

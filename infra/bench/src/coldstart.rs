@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::mpsc;
 
-/// The function binaries, as `cargo build --release` names them.
+/// The functions, as `cargo lambda build --release` names their directories under `target/lambda`.
 pub const FUNCTIONS: [&str; 5] = ["ingest", "fanout", "deliver", "subscriptions", "authorizer"];
 
 /// One function's result.
@@ -200,14 +200,9 @@ async fn once(function: &str, binary: &Path, event: &serde_json::Value) -> anyho
 pub async fn run(bin_dir: &Path, runs: usize) -> anyhow::Result<Vec<ColdStart>> {
     let mut out = Vec::new();
     for function in FUNCTIONS {
-        let binary: PathBuf = bin_dir.join(function);
+        let binary: PathBuf = bin_dir.join(function).join("bootstrap");
         let binary_bytes = std::fs::metadata(&binary)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: {e} (build it first: cargo build --release -p hookline-{function})",
-                    binary.display()
-                )
-            })?
+            .map_err(|e| anyhow::anyhow!("{}: {e} (build it first: make lambda-build)", binary.display()))?
             .len();
         let (event, invocation) = invocation(function)?;
         let mut times = Vec::new();

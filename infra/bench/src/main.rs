@@ -37,7 +37,8 @@ fn options() -> anyhow::Result<Options> {
         out: "BENCHMARKS.md".into(),
         chart: "docs/bench/throughput.svg".into(),
         notes: "docs/bench/notes.md".into(),
-        bin_dir: target.join("release"),
+        // Where `make lambda-build` (`cargo lambda build --release`) puts `<function>/bootstrap`.
+        bin_dir: target.join("lambda"),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

@@ -96,9 +96,8 @@ pub fn ingest(results: &[Validation]) -> String {
 
 pub fn coldstart(results: &[ColdStart], runs: usize) -> String {
     let mut out = format!(
-        "## 4. Cold start\n\n`cargo build --release -p hookline-ingest -p hookline-fanout -p hookline-deliver \
-         -p hookline-subscriptions -p hookline-authorizer && {RUN} coldstart` — each release binary \
-         (x86_64, this machine) started {runs} times under a minimal Lambda Runtime API on 127.0.0.1 served by the \
+        "## 4. Cold start\n\n`make lambda-build && {RUN} coldstart` — each function's `bootstrap` as \
+         `cargo lambda build --release` makes it and `sam build` packages it (x86_64) started {runs} times under a minimal Lambda Runtime API on 127.0.0.1 served by the \
          bench; time from spawning the process to receiving its first invocation's answer (median and fastest), and \
          the largest peak RSS (`VmHWM`). The invocations need no AWS call (listed below); SDK clients are still built \
          at start as in Lambda. Goals: ≤ 6 MB stripped, ≤ 15 ms to the first answer.\n\n\
