@@ -5,7 +5,7 @@
 //! The directory is the function (`events/<function>/<case>.json`). A fixture with no check here,
 //! or a check whose fixture is gone, fails `every_fixture_is_checked`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,15 +20,15 @@ use hookline_core::memory::{
     MemoryIdempotencyStore, MemorySubscriptionStore,
 };
 use hookline_core::model::{
-    ApiKey, Attempt, AttemptOutcome, DeliveryMessage, Event, EventMessage, Scope, SecretEntry, Subscription,
+    ApiKey, Attempt, AttemptOutcome, DeliveryMessage, Event, EventMessage, Scope, Subscription,
 };
 use hookline_core::ports::{ApiKeyStore, AttemptLog, EventLog, SubscriptionStore};
-use hookline_core::signing::{self, DEFAULT_TOLERANCE, WebhookSecret};
+use hookline_core::signing::{self, DEFAULT_TOLERANCE};
 use hookline_deliver::{Deliver, DeliverConfig};
 use hookline_fanout::Fanout;
 use hookline_ingest::{Ingest, IngestConfig};
 use hookline_subscriptions::{Subscriptions, SubscriptionsConfig};
-use hookline_testkit::TestReceiver;
+use hookline_testkit::{TestReceiver, model};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -90,21 +90,8 @@ fn answer(response: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
 }
 
 fn subscription(id: SubscriptionId, url: &str, event_types: &[&str]) -> Subscription {
-    let now = OffsetDateTime::now_utc();
-    Subscription {
-        id,
-        tenant: "acme".parse().expect("tenant"),
-        url: url.to_owned(),
-        event_types: event_types.iter().map(|t| (*t).to_owned()).collect(),
-        description: Some("fixture subscription".into()),
-        enabled: true,
-        metadata: BTreeMap::new(),
-        secrets: vec![SecretEntry { secret: WebhookSecret::generate(), expires_at: None }],
-        disabled: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    }
+    let event_types = event_types.iter().map(|t| (*t).to_owned()).collect();
+    Subscription { id, event_types, ..model::subscription("acme", url) }
 }
 
 fn collect(dir: &Path, into: &mut BTreeSet<String>) {

@@ -26,10 +26,10 @@ use hookline_aws::DynamoStore;
 use hookline_core::api_key;
 use hookline_core::envelope::ReceivedEnvelope;
 use hookline_core::ids::{ApiKeyId, SubscriptionId};
-use hookline_core::model::{ApiKey, AttemptOutcome, DeliveryMessage, EventMessage, Scope, SecretEntry, Subscription};
+use hookline_core::model::{ApiKey, AttemptOutcome, DeliveryMessage, EventMessage, Scope, Subscription};
 use hookline_core::ports::{ApiKeyStore, AttemptLog, SubscriptionStore};
-use hookline_core::signing::{self, DEFAULT_TOLERANCE, WebhookSecret};
-use hookline_testkit::{TestAws, TestReceiver};
+use hookline_core::signing::{self, DEFAULT_TOLERANCE};
+use hookline_testkit::{TestAws, TestReceiver, model};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -300,22 +300,11 @@ async fn release_binaries_under_the_lambda_emulator() {
     assert_eq!(policy["context"]["tenant"], "acme", "{policy}");
 
     // The subscription the fixtures name, pointed at the real receiver, for every event type.
-    let now = OffsetDateTime::now_utc();
-    let secret = WebhookSecret::generate();
     let subscription = Subscription {
         id: FIXTURE_SUBSCRIPTION.parse::<SubscriptionId>().expect("id"),
-        tenant: "acme".parse().expect("tenant"),
-        url: receiver.url(),
-        event_types: vec!["*".into()],
-        description: Some("lambda emulator test".into()),
-        enabled: true,
-        metadata: BTreeMap::new(),
-        secrets: vec![SecretEntry { secret: secret.clone(), expires_at: None }],
-        disabled: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
+        ..model::subscription("acme", &receiver.url())
     };
+    let secret = subscription.secrets[0].secret.clone();
     SubscriptionStore::create(&store, &subscription).await.expect("store subscription");
 
     // subscriptions: the get fixture reads it back, without its secret.

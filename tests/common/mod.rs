@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_aws::DynamoStore;
 use hookline_core::api_key;
 use hookline_core::ids::ApiKeyId;
@@ -224,17 +223,7 @@ impl Stack {
 
     /// Messages on a queue: visible, in flight and delayed.
     pub async fn depth(&self, queue_url: &str) -> u64 {
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await
-            .expect("queue attributes");
-        attributes.attributes().into_iter().flatten().map(|(_, value)| value.parse::<u64>().unwrap_or(0)).sum()
+        hookline_local::queue_depth(&self.sqs, queue_url).await.expect("queue attributes").total()
     }
 
     /// Messages on every queue of the stack, by queue.

@@ -1,7 +1,6 @@
 //! The deliver handler against a real HTTP receiver on loopback, with in-memory store, attempt
 //! log and queues: what the subscriber receives, what is recorded, what is scheduled next.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +8,7 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use hookline_core::envelope::{Envelope, ReceivedEnvelope};
-use hookline_core::ids::{EventId, SubscriptionId};
+use hookline_core::ids::EventId;
 use hookline_core::memory::{MemoryAttemptLog, MemoryDeadLetterQueue, MemoryDeliveryQueue, MemorySubscriptionStore};
 use hookline_core::model::{
     Attempt, AttemptOutcome, DeliveryMessage, DeliveryTask, DisabledReason, Event, SecretEntry, Subscription,
@@ -18,7 +17,7 @@ use hookline_core::ports::SubscriptionStore;
 use hookline_core::retry::RetrySchedule;
 use hookline_core::signing::{self, DEFAULT_TOLERANCE, WebhookSecret};
 use hookline_deliver::{Deliver, DeliverConfig, GONE_REASON};
-use hookline_testkit::{Reply, TestReceiver};
+use hookline_testkit::{Reply, TestReceiver, model};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -35,21 +34,7 @@ fn with_schedule(schedule: &str) -> DeliverConfig {
 }
 
 fn subscription(url: &str) -> Subscription {
-    let now = OffsetDateTime::now_utc();
-    Subscription {
-        id: SubscriptionId::generate(),
-        tenant: "acme".parse().expect("tenant"),
-        url: url.to_owned(),
-        event_types: vec!["*".into()],
-        description: Some("billing system".into()),
-        enabled: true,
-        metadata: BTreeMap::new(),
-        secrets: vec![SecretEntry { secret: WebhookSecret::generate(), expires_at: None }],
-        disabled: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    }
+    model::subscription("acme", url)
 }
 
 fn event() -> Event {
@@ -67,14 +52,7 @@ fn event() -> Event {
 }
 
 fn task(sub: &Subscription, attempts_made: u32) -> DeliveryTask {
-    DeliveryTask {
-        event: event(),
-        subscription_id: sub.id.clone(),
-        attempts_made,
-        first_attempt_at: None,
-        not_before: None,
-        replay_id: None,
-    }
+    DeliveryTask { attempts_made, ..model::delivery_task(event(), &sub.id) }
 }
 
 fn body(task: &DeliveryTask) -> String {

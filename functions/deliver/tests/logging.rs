@@ -2,18 +2,17 @@
 //! carrying tenant, event id, subscription id, attempt and outcome, and never the payload, the
 //! signature or the signing secret.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookline_core::ids::{EventId, SubscriptionId};
+use hookline_core::ids::EventId;
 use hookline_core::memory::{MemoryAttemptLog, MemoryDeadLetterQueue, MemoryDeliveryQueue, MemorySubscriptionStore};
 use hookline_core::model::{DeliveryMessage, DeliveryTask, Event, SecretEntry, Subscription};
 use hookline_core::ports::SubscriptionStore;
 use hookline_core::signing::WebhookSecret;
 use hookline_deliver::{Deliver, DeliverConfig};
-use hookline_testkit::{Reply, TestReceiver};
+use hookline_testkit::{Reply, TestReceiver, model};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -33,21 +32,8 @@ impl Write for Captured {
 }
 
 fn subscription(url: &str, secret: &WebhookSecret) -> Subscription {
-    let now = OffsetDateTime::now_utc();
-    Subscription {
-        id: SubscriptionId::generate(),
-        tenant: "acme".parse().expect("tenant"),
-        url: url.to_owned(),
-        event_types: vec!["*".into()],
-        description: None,
-        enabled: true,
-        metadata: BTreeMap::new(),
-        secrets: vec![SecretEntry { secret: secret.clone(), expires_at: None }],
-        disabled: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    }
+    let secrets = vec![SecretEntry { secret: secret.clone(), expires_at: None }];
+    Subscription { secrets, ..model::subscription("acme", url) }
 }
 
 fn record(id: &str, sub: &Subscription, attempts_made: u32) -> (String, String, EventId) {
@@ -59,14 +45,7 @@ fn record(id: &str, sub: &Subscription, attempts_made: u32) -> (String, String, 
         data: json!({"tenant": "acme", "legalEntityId": "le-secret-payload-value"}),
     };
     let event_id = event.id.clone();
-    let task = DeliveryTask {
-        event,
-        subscription_id: sub.id.clone(),
-        attempts_made,
-        first_attempt_at: None,
-        not_before: None,
-        replay_id: None,
-    };
+    let task = DeliveryTask { attempts_made, ..model::delivery_task(event, &sub.id) };
     (id.to_owned(), serde_json::to_string(&DeliveryMessage::V1(task)).expect("json"), event_id)
 }
 

@@ -1,17 +1,17 @@
 //! The fan-out handler with an in-memory store and queue: which subscriptions get a task, and
 //! which records SQS must hand back.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use hookline_core::error::PortError;
 use hookline_core::ids::{EventId, SubscriptionId};
 use hookline_core::memory::{MemoryDeliveryQueue, MemorySubscriptionStore};
-use hookline_core::model::{DisabledReason, Event, EventMessage, SecretEntry, Subscription, TenantId};
+use hookline_core::model::{DisabledReason, Event, EventMessage, Subscription, TenantId};
 use hookline_core::ports::{Page, SubscriptionStore};
-use hookline_core::signing::WebhookSecret;
 use hookline_fanout::Fanout;
+use hookline_testkit::model;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -22,21 +22,8 @@ fn tenant(name: &str) -> TenantId {
 }
 
 fn subscription(tenant_name: &str, filters: &[&str]) -> Subscription {
-    let now = OffsetDateTime::now_utc();
-    Subscription {
-        id: SubscriptionId::generate(),
-        tenant: tenant(tenant_name),
-        url: "https://hooks.example.com/in".into(),
-        event_types: filters.iter().map(|f| (*f).to_owned()).collect(),
-        description: None,
-        enabled: true,
-        metadata: BTreeMap::new(),
-        secrets: vec![SecretEntry { secret: WebhookSecret::generate(), expires_at: None }],
-        disabled: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    }
+    let event_types = filters.iter().map(|f| (*f).to_owned()).collect();
+    Subscription { event_types, ..model::subscription(tenant_name, "https://hooks.example.com/in") }
 }
 
 fn event(tenant_name: &str, event_type: &str) -> Event {

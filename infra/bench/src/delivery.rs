@@ -6,7 +6,6 @@
 //! (Lambda's concurrent invocations). The store, attempt log and queues are the in-memory
 //! adapters, so the figure is hookline's cost, not moto's.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,10 +14,10 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::sqs::SqsEvent;
 use hookline_core::ids::{EventId, SubscriptionId};
 use hookline_core::memory::{MemoryAttemptLog, MemoryDeadLetterQueue, MemoryDeliveryQueue, MemorySubscriptionStore};
-use hookline_core::model::{DeliveryMessage, DeliveryTask, Event, SecretEntry, Subscription, TenantId};
+use hookline_core::model::{DeliveryMessage, Event, Subscription, TenantId};
 use hookline_core::ports::SubscriptionStore;
-use hookline_core::signing::WebhookSecret;
 use hookline_deliver::{Deliver, DeliverConfig};
+use hookline_testkit::model;
 use time::OffsetDateTime;
 
 /// One level's result.
@@ -61,23 +60,11 @@ pub async fn start_receiver() -> anyhow::Result<(SocketAddr, Arc<AtomicU64>)> {
     Ok((address, hits))
 }
 
-/// A subscription of tenant `tenant` to every event type, delivering to `url`.
+/// A subscription of tenant `tenant` to every event type, delivering to `url`. It keeps a
+/// description, as a real one usually does, so the stored items the cost figures weigh are
+/// not smaller than in use.
 pub fn subscription(tenant: &TenantId, url: &str) -> Subscription {
-    let now = OffsetDateTime::now_utc();
-    Subscription {
-        id: SubscriptionId::generate(),
-        tenant: tenant.clone(),
-        url: url.to_owned(),
-        event_types: vec!["*".into()],
-        description: Some("bench receiver".into()),
-        enabled: true,
-        metadata: BTreeMap::new(),
-        secrets: vec![SecretEntry { secret: WebhookSecret::generate(), expires_at: None }],
-        disabled: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    }
+    Subscription { description: Some("bench receiver".into()), ..model::subscription(tenant.as_str(), url) }
 }
 
 /// The user-assigned example payload (260 bytes): a typical small webhook.
@@ -98,14 +85,7 @@ pub fn event(tenant: &TenantId) -> anyhow::Result<Event> {
 fn batch(template: &Event, subscription: &SubscriptionId, size: usize) -> SqsEvent {
     let records: Vec<(String, String)> = (0..size)
         .map(|i| {
-            let task = DeliveryTask {
-                event: Event { id: EventId::generate(), ..template.clone() },
-                subscription_id: subscription.clone(),
-                attempts_made: 0,
-                first_attempt_at: None,
-                not_before: None,
-                replay_id: None,
-            };
+            let task = model::delivery_task(Event { id: EventId::generate(), ..template.clone() }, subscription);
             let body = serde_json::to_string(&DeliveryMessage::V1(task)).unwrap_or_default();
             (format!("m{i}"), body)
         })

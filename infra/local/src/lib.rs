@@ -37,7 +37,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use moto::{DEFAULT_AWS_PORT, MotoProcess};
-pub use status::{Depth, Status};
+pub use status::{Depth, Status, queue_depth};
 
 /// The resource template of every route the local API serves (`template.yaml` declares the
 /// same), e.g. `/v1/subscriptions/{id}`.

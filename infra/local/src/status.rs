@@ -16,7 +16,8 @@ pub struct Depth {
 }
 
 impl Depth {
-    fn total(&self) -> u64 {
+    /// Every message on the queue, whatever its state.
+    pub fn total(&self) -> u64 {
         self.visible + self.in_flight + self.delayed
     }
 }
@@ -72,10 +73,10 @@ impl fmt::Display for DepthText {
 pub(crate) async fn read(sqs: &aws_sdk_sqs::Client, resources: &Resources) -> anyhow::Result<Status> {
     let totals = metrics::totals();
     let (events_queue, deliveries_queue, events_dlq, deliveries_dlq) = tokio::try_join!(
-        depth(sqs, &resources.events_queue_url),
-        depth(sqs, &resources.deliveries_queue_url),
-        depth(sqs, &resources.events_dlq_url),
-        depth(sqs, &resources.deliveries_dlq_url),
+        queue_depth(sqs, &resources.events_queue_url),
+        queue_depth(sqs, &resources.deliveries_queue_url),
+        queue_depth(sqs, &resources.events_dlq_url),
+        queue_depth(sqs, &resources.deliveries_dlq_url),
     )?;
     Ok(Status {
         events_in: totals.get(Metric::Published),
@@ -89,7 +90,9 @@ pub(crate) async fn read(sqs: &aws_sdk_sqs::Client, resources: &Resources) -> an
     })
 }
 
-async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Depth> {
+/// One queue's depth from its approximate message counts (what SQS reports, not an exact
+/// figure). The end-to-end tests read queues with it too.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Depth> {
     let output = sqs
         .get_queue_attributes()
         .queue_url(url)

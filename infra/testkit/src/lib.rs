@@ -7,9 +7,11 @@
 //!   and raw body) and answers scripted statuses, delays and `Retry-After` headers.
 //! - [`ScriptedResolver`]: a DNS resolver whose answers a test sets and changes at run time.
 //! - [`lambda`]: Lambda events for handler tests.
+//! - [`model`]: hookline's records (subscriptions, delivery tasks) with plain defaults.
 //! - [`eventually`]: polls a condition until it holds or a deadline passes.
 
 pub mod lambda;
+pub mod model;
 mod moto;
 mod receiver;
 mod resolver;
