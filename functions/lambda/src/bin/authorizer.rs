@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    hookline_lambda::init_logging();
     let table = Resources::table_from_env()?;
     let retention = hookline_aws::resources::retention_from_env()?;
     let sdk = sdk_config().await;

@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    hookline_lambda::init_logging();
     hookline_core::metrics::enable_emf("deliver");
     let resources = Resources::from_env()?;
     let config = DeliverConfig::from_env()?;

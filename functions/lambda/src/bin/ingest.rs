@@ -6,7 +6,7 @@ use lambda_http::{Error, Request, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    hookline_lambda::init_logging();
     hookline_core::metrics::enable_emf("ingest");
     let resources = Resources::from_env()?;
     let config = IngestConfig::from_env()?;

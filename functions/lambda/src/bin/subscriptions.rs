@@ -6,7 +6,7 @@ use lambda_http::{Error, Request, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    hookline_lambda::init_logging();
     let resources = Resources::from_env()?;
     let config = SubscriptionsConfig::from_env()?;
     let retention = hookline_aws::resources::retention_from_env()?;
