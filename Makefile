@@ -51,8 +51,10 @@ lint-template: tools sam-tools
 
 # The README quickstart, run as a new user would: four signed webhooks verified by the
 # unmodified Standard Webhooks library.
+# `--workspace --bin` rather than `-p hookline-cli`: the same features as `cargo test --workspace`,
+# so after it nothing is compiled again.
 quickstart: tools
-	cargo build -p hookline-cli
+	cargo build --workspace --bin hookline
 	bash infra/tools/quickstart.sh
 
 # Release bootstraps as Lambda runs them: x86_64, linked by zig against an old glibc

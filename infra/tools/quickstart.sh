@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs the README quickstart as a new user would, on free ports, and checks that four signed
 # webhooks arrive and verify with the unmodified Standard Webhooks library.
-# Usage: infra/tools/quickstart.sh   (after `cargo build -p hookline-cli` and `make tools`)
+# Usage: infra/tools/quickstart.sh   (after `cargo build --workspace --bin hookline` and `make tools`)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-hookline="${HOOKLINE_BIN:-$root/target/debug/hookline}"
+hookline="${HOOKLINE_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/hookline}"
 python="$root/.venv-tools/bin/python"
 work="$(mktemp -d)"
 pids=()
