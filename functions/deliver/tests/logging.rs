@@ -2,8 +2,6 @@
 //! carrying tenant, event id, subscription id, attempt and outcome, and never the payload, the
 //! signature or the signing secret.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookline_core::ids::EventId;
@@ -12,24 +10,9 @@ use hookline_core::model::{DeliveryMessage, DeliveryTask, Event, SecretEntry, Su
 use hookline_core::ports::SubscriptionStore;
 use hookline_core::signing::WebhookSecret;
 use hookline_deliver::{Deliver, DeliverConfig};
-use hookline_testkit::{Reply, TestReceiver, model};
+use hookline_testkit::{CapturedLog, Reply, TestReceiver, model};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-
-/// Collects what the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn subscription(url: &str, secret: &WebhookSecret) -> Subscription {
     let secrets = vec![SecretEntry { secret: secret.clone(), expires_at: None }];
@@ -51,7 +34,7 @@ fn record(id: &str, sub: &Subscription, attempts_made: u32) -> (String, String, 
 
 #[tokio::test]
 async fn one_json_line_per_record_with_its_ids_and_outcome_and_nothing_secret() {
-    let captured = Captured::default();
+    let captured = CapturedLog::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -85,7 +68,7 @@ async fn one_json_line_per_record_with_its_ids_and_outcome_and_nothing_secret() 
     let response = handler.handle(event).await;
     assert!(response.batch_item_failures.is_empty());
 
-    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    let text = captured.lines().join("\n");
     let lines: Vec<Value> =
         text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("JSON: {line}: {e}"))).collect();
     assert_eq!(lines.len(), 2, "one line per record: {text}");

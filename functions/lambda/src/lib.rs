@@ -42,26 +42,12 @@ pub fn init_logging() {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
+    use hookline_testkit::CapturedLog;
 
     use super::*;
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     fn lines(vars: &[(&str, &str)]) -> Vec<String> {
-        let captured = Captured::default();
+        let captured = CapturedLog::default();
         let writer = captured.clone();
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let subscriber = subscriber(
@@ -75,8 +61,7 @@ mod tests {
             tracing::info!(outcome = "delivered", "info line");
             tracing::warn!("warn line");
         });
-        let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
-        text.lines().map(str::to_owned).collect()
+        captured.lines()
     }
 
     #[test]

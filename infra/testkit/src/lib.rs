@@ -8,8 +8,10 @@
 //! - [`ScriptedResolver`]: a DNS resolver whose answers a test sets and changes at run time.
 //! - [`lambda`]: Lambda events for handler tests.
 //! - [`model`]: hookline's records (subscriptions, delivery tasks) with plain defaults.
+//! - [`CapturedLog`]: keeps what a log subscriber writes.
 //! - [`eventually`]: polls a condition until it holds or a deadline passes.
 
+mod captured_log;
 pub mod lambda;
 pub mod model;
 mod moto;
@@ -19,6 +21,7 @@ mod resolver;
 use std::future::Future;
 use std::time::Duration;
 
+pub use captured_log::CapturedLog;
 pub use moto::{MotoServer, TestAws};
 pub use receiver::{Recorded, Reply, TestReceiver};
 pub use resolver::ScriptedResolver;
