@@ -12,16 +12,13 @@ use std::time::Duration;
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use hookline_authorizer::Authorizer;
-use hookline_core::api_key;
 use hookline_core::envelope::ReceivedEnvelope;
-use hookline_core::ids::{ApiKeyId, AttemptId, EventId, SubscriptionId};
+use hookline_core::ids::{AttemptId, EventId, SubscriptionId};
 use hookline_core::memory::{
     MemoryApiKeyStore, MemoryAttemptLog, MemoryDeadLetterQueue, MemoryDeliveryQueue, MemoryEventLog, MemoryEventQueue,
     MemoryIdempotencyStore, MemorySubscriptionStore,
 };
-use hookline_core::model::{
-    ApiKey, Attempt, AttemptOutcome, DeliveryMessage, Event, EventMessage, Scope, Subscription,
-};
+use hookline_core::model::{Attempt, AttemptOutcome, DeliveryMessage, Event, EventMessage, Subscription};
 use hookline_core::ports::{ApiKeyStore, AttemptLog, EventLog, SubscriptionStore};
 use hookline_core::signing::{self, DEFAULT_TOLERANCE};
 use hookline_deliver::{Deliver, DeliverConfig};
@@ -240,14 +237,7 @@ async fn the_authorizer_fixture_is_allowed_for_its_key_only() {
         serde_json::from_str(&fixture("authorizer/token.json")).expect("a TOKEN authorizer event");
 
     let keys = MemoryApiKeyStore::default();
-    let key = ApiKey {
-        id: ApiKeyId::generate(),
-        owner: "acme".parse().expect("owner"),
-        scopes: vec![Scope::Publish, Scope::Manage],
-        key_hash: api_key::hash(FIXTURE_KEY),
-        created_at: OffsetDateTime::now_utc(),
-        revoked_at: None,
-    };
+    let key = model::api_key("acme", FIXTURE_KEY);
     keys.create(&key).await.expect("store key");
     let response = Authorizer::new(keys).handle(event.clone()).await.expect("the fixture's key is allowed");
     let policy = serde_json::to_value(&response).expect("policy JSON");

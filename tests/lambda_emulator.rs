@@ -23,10 +23,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::Message;
 use hookline_aws::DynamoStore;
-use hookline_core::api_key;
 use hookline_core::envelope::ReceivedEnvelope;
-use hookline_core::ids::{ApiKeyId, SubscriptionId};
-use hookline_core::model::{ApiKey, AttemptOutcome, DeliveryMessage, EventMessage, Scope, Subscription};
+use hookline_core::ids::SubscriptionId;
+use hookline_core::model::{AttemptOutcome, DeliveryMessage, EventMessage, Subscription};
 use hookline_core::ports::{ApiKeyStore, AttemptLog, SubscriptionStore};
 use hookline_core::signing::{self, DEFAULT_TOLERANCE};
 use hookline_testkit::{TestAws, TestReceiver, model};
@@ -285,14 +284,7 @@ async fn release_binaries_under_the_lambda_emulator() {
     let receiver = TestReceiver::start().await.expect("receiver");
 
     // authorizer: the fixture's key, stored hashed in the table, is allowed with its tenant.
-    let key = ApiKey {
-        id: ApiKeyId::generate(),
-        owner: "acme".parse().expect("owner"),
-        scopes: vec![Scope::Publish, Scope::Manage],
-        key_hash: api_key::hash(FIXTURE_KEY),
-        created_at: OffsetDateTime::now_utc(),
-        revoked_at: None,
-    };
+    let key = model::api_key("acme", FIXTURE_KEY);
     ApiKeyStore::create(&store, &key).await.expect("store key");
     let policy = emulator.invoke("authorizer", &fixture("authorizer/token.json")).await;
     assert_eq!(policy["principalId"], key.id.to_string(), "{policy}");

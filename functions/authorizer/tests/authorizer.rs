@@ -3,10 +3,10 @@
 use aws_lambda_events::apigw::{ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerResponse};
 use hookline_authorizer::{Authorizer, AuthorizerError};
 use hookline_core::api_key;
-use hookline_core::ids::ApiKeyId;
 use hookline_core::memory::MemoryApiKeyStore;
 use hookline_core::model::{ApiKey, Scope};
 use hookline_core::ports::ApiKeyStore;
+use hookline_testkit::model;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -16,14 +16,7 @@ const METHOD_ARN: &str = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod
 const FIXTURE_KEY: &str = "hk_local-example-key-for-sam-invoke-0000000000";
 
 async fn store_key(store: &MemoryApiKeyStore, text: &str, owner: &str, scopes: Vec<Scope>) -> ApiKey {
-    let key = ApiKey {
-        id: ApiKeyId::generate(),
-        owner: owner.parse().expect("owner"),
-        scopes,
-        key_hash: api_key::hash(text),
-        created_at: OffsetDateTime::now_utc(),
-        revoked_at: None,
-    };
+    let key = ApiKey { scopes, ..model::api_key(owner, text) };
     store.create(&key).await.expect("create key");
     key
 }

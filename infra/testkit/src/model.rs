@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use hookline_core::ids::SubscriptionId;
-use hookline_core::model::{DeliveryTask, Event, SecretEntry, Subscription};
+use hookline_core::api_key;
+use hookline_core::ids::{ApiKeyId, SubscriptionId};
+use hookline_core::model::{ApiKey, DeliveryTask, Event, Scope, SecretEntry, Subscription};
 use hookline_core::signing::WebhookSecret;
 use time::OffsetDateTime;
 
@@ -45,6 +46,21 @@ pub fn delivery_task(event: Event, subscription_id: &SubscriptionId) -> Delivery
     }
 }
 
+/// A live API key of `owner` (a tenant, or `*` for a platform key) with both scopes, stored as the
+/// SHA-256 of `key_text` the way `hookline keys create` stores one; created now, not revoked.
+///
+/// Panics when `owner` is not a valid key owner.
+pub fn api_key(owner: &str, key_text: &str) -> ApiKey {
+    ApiKey {
+        id: ApiKeyId::generate(),
+        owner: owner.parse().unwrap_or_else(|err| panic!("owner {owner:?}: {err}")),
+        scopes: vec![Scope::Publish, Scope::Manage],
+        key_hash: api_key::hash(key_text),
+        created_at: OffsetDateTime::now_utc(),
+        revoked_at: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +80,14 @@ mod tests {
     #[should_panic(expected = "tenant \"a b\"")]
     fn an_invalid_tenant_is_refused_loudly() {
         subscription("a b", "https://hooks.example.com/in");
+    }
+
+    #[test]
+    fn a_built_api_key_holds_the_hash_of_its_text_never_the_text() {
+        let key = api_key("acme", "hk_test-key");
+        assert_eq!(key.key_hash, hookline_core::api_key::hash("hk_test-key"));
+        assert!(!format!("{key:?}").contains("hk_test-key"));
+        assert_eq!(key.scopes, [Scope::Publish, Scope::Manage]);
+        assert!(key.revoked_at.is_none());
     }
 }
