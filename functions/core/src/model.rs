@@ -170,6 +170,12 @@ pub struct DeliveryTask {
 }
 
 impl DeliveryTask {
+    /// The first delivery of `event` to the subscription `subscription_id`, as fan-out enqueues
+    /// it: no attempt made yet, due at once, not a replay.
+    pub fn first(event: Event, subscription_id: SubscriptionId) -> Self {
+        Self { event, subscription_id, attempts_made: 0, first_attempt_at: None, not_before: None, replay_id: None }
+    }
+
     /// What duplicate suppression remembers once the task is delivered: the event id, and the
     /// replay id for a replay. Two copies of one task share it; a replay does not share it with
     /// the original delivery.
@@ -374,6 +380,22 @@ mod tests {
         assert_eq!(back, EventMessage::V1(event));
         let unknown = serde_json::json!({"kind": "event.v9"});
         assert!(serde_json::from_value::<EventMessage>(unknown).is_err());
+    }
+
+    #[test]
+    fn a_first_task_is_due_now_with_no_attempt_and_keyed_by_its_event() {
+        let event = Event {
+            id: EventId::generate(),
+            tenant: "acme".parse().expect("tenant"),
+            event_type: "client-management.legalentity-deleted".into(),
+            timestamp: OffsetDateTime::UNIX_EPOCH,
+            data: serde_json::json!({"tenant": "acme", "legalEntityId": "le-1"}),
+        };
+        let subscription = SubscriptionId::generate();
+        let task = DeliveryTask::first(event.clone(), subscription.clone());
+        assert_eq!((task.attempts_made, task.first_attempt_at, task.not_before), (0, None, None));
+        assert_eq!(task.subscription_id, subscription);
+        assert_eq!(task.delivery_key(), event.id.to_string(), "not a replay");
     }
 
     #[test]

@@ -52,7 +52,7 @@ fn event() -> Event {
 }
 
 fn task(sub: &Subscription, attempts_made: u32) -> DeliveryTask {
-    DeliveryTask { attempts_made, ..model::delivery_task(event(), &sub.id) }
+    DeliveryTask { attempts_made, ..DeliveryTask::first(event(), sub.id.clone()) }
 }
 
 fn body(task: &DeliveryTask) -> String {

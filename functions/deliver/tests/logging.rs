@@ -28,7 +28,7 @@ fn record(id: &str, sub: &Subscription, attempts_made: u32) -> (String, String, 
         data: json!({"tenant": "acme", "legalEntityId": "le-secret-payload-value"}),
     };
     let event_id = event.id.clone();
-    let task = DeliveryTask { attempts_made, ..model::delivery_task(event, &sub.id) };
+    let task = DeliveryTask { attempts_made, ..DeliveryTask::first(event, sub.id.clone()) };
     (id.to_owned(), serde_json::to_string(&DeliveryMessage::V1(task)).expect("json"), event_id)
 }
 

@@ -169,16 +169,7 @@ fn tasks_for(
     Ok(subscriptions
         .iter()
         .filter(|sub| receives(sub, &event.event_type))
-        .map(|sub| {
-            ScheduledTask::now(DeliveryTask {
-                event: event.clone(),
-                subscription_id: sub.id.clone(),
-                attempts_made: 0,
-                first_attempt_at: None,
-                not_before: None,
-                replay_id: None,
-            })
-        })
+        .map(|sub| ScheduledTask::now(DeliveryTask::first(event.clone(), sub.id.clone())))
         .collect())
 }
 

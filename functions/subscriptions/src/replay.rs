@@ -122,11 +122,7 @@ fn last_timestamp(tasks: &[ScheduledTask], before: Option<OffsetDateTime>) -> Op
 
 fn task(event: Event, subscription: &Subscription, replay_id: &ReplayId) -> ScheduledTask {
     ScheduledTask::now(DeliveryTask {
-        event,
-        subscription_id: subscription.id.clone(),
-        attempts_made: 0,
-        first_attempt_at: None,
-        not_before: None,
         replay_id: Some(replay_id.clone()),
+        ..DeliveryTask::first(event, subscription.id.clone())
     })
 }

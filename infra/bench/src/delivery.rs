@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::sqs::SqsEvent;
 use hookline_core::ids::{EventId, SubscriptionId};
 use hookline_core::memory::{MemoryAttemptLog, MemoryDeadLetterQueue, MemoryDeliveryQueue, MemorySubscriptionStore};
-use hookline_core::model::{DeliveryMessage, Event, Subscription, TenantId};
+use hookline_core::model::{DeliveryMessage, DeliveryTask, Event, Subscription, TenantId};
 use hookline_core::ports::SubscriptionStore;
 use hookline_deliver::{Deliver, DeliverConfig};
 use hookline_testkit::model;
@@ -85,7 +85,7 @@ pub fn event(tenant: &TenantId) -> anyhow::Result<Event> {
 fn batch(template: &Event, subscription: &SubscriptionId, size: usize) -> SqsEvent {
     let records: Vec<(String, String)> = (0..size)
         .map(|i| {
-            let task = model::delivery_task(Event { id: EventId::generate(), ..template.clone() }, subscription);
+            let task = DeliveryTask::first(Event { id: EventId::generate(), ..template.clone() }, subscription.clone());
             let body = serde_json::to_string(&DeliveryMessage::V1(task)).unwrap_or_default();
             (format!("m{i}"), body)
         })

@@ -7,7 +7,7 @@
 //!   and raw body) and answers scripted statuses, delays and `Retry-After` headers.
 //! - [`ScriptedResolver`]: a DNS resolver whose answers a test sets and changes at run time.
 //! - [`lambda`]: Lambda events for handler tests.
-//! - [`model`]: hookline's records (subscriptions, delivery tasks) with plain defaults.
+//! - [`model`]: hookline's records (subscriptions, API keys) with plain defaults.
 //! - [`CapturedLog`]: keeps what a log subscriber writes.
 //! - [`eventually`]: polls a condition until it holds or a deadline passes.
 

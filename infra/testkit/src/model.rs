@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use hookline_core::api_key;
 use hookline_core::ids::{ApiKeyId, SubscriptionId};
-use hookline_core::model::{ApiKey, DeliveryTask, Event, Scope, SecretEntry, Subscription};
+use hookline_core::model::{ApiKey, Scope, SecretEntry, Subscription};
 use hookline_core::signing::WebhookSecret;
 use time::OffsetDateTime;
 
@@ -30,19 +30,6 @@ pub fn subscription(tenant: &str, url: &str) -> Subscription {
         created_at: now,
         updated_at: now,
         version: 1,
-    }
-}
-
-/// A fresh delivery of `event` to the subscription `subscription_id`, as fan-out enqueues it:
-/// no attempt made yet, due at once, not a replay.
-pub fn delivery_task(event: Event, subscription_id: &SubscriptionId) -> DeliveryTask {
-    DeliveryTask {
-        event,
-        subscription_id: subscription_id.clone(),
-        attempts_made: 0,
-        first_attempt_at: None,
-        not_before: None,
-        replay_id: None,
     }
 }
 
