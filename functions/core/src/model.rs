@@ -355,6 +355,16 @@ pub struct ApiKey {
 mod tests {
     use super::*;
 
+    fn deleted_event() -> Event {
+        Event {
+            id: EventId::generate(),
+            tenant: "acme".parse().expect("tenant"),
+            event_type: "client-management.legalentity-deleted".into(),
+            timestamp: OffsetDateTime::UNIX_EPOCH,
+            data: serde_json::json!({"tenant": "acme", "legalEntityId": "le-1"}),
+        }
+    }
+
     #[test]
     fn tenant_names_are_limited_to_key_safe_characters() {
         assert!("acme-eu_1:prod.2".parse::<TenantId>().is_ok());
@@ -365,13 +375,7 @@ mod tests {
 
     #[test]
     fn queue_messages_are_tagged_with_their_version() {
-        let event = Event {
-            id: EventId::generate(),
-            tenant: "acme".parse().expect("tenant"),
-            event_type: "client-management.legalentity-deleted".into(),
-            timestamp: OffsetDateTime::UNIX_EPOCH,
-            data: serde_json::json!({"tenant": "acme", "legalEntityId": "le-1"}),
-        };
+        let event = deleted_event();
         let json = serde_json::to_value(EventMessage::V1(event.clone())).expect("serialize");
         assert_eq!(json["kind"], "event.v1");
         assert_eq!(json["type"], "client-management.legalentity-deleted");
@@ -384,13 +388,7 @@ mod tests {
 
     #[test]
     fn a_first_task_is_due_now_with_no_attempt_and_keyed_by_its_event() {
-        let event = Event {
-            id: EventId::generate(),
-            tenant: "acme".parse().expect("tenant"),
-            event_type: "client-management.legalentity-deleted".into(),
-            timestamp: OffsetDateTime::UNIX_EPOCH,
-            data: serde_json::json!({"tenant": "acme", "legalEntityId": "le-1"}),
-        };
+        let event = deleted_event();
         let subscription = SubscriptionId::generate();
         let task = DeliveryTask::first(event.clone(), subscription.clone());
         assert_eq!((task.attempts_made, task.first_attempt_at, task.not_before), (0, None, None));
